@@ -1,0 +1,467 @@
+//! The licence record (GB/T 36903 metadata plus type-specific fields), its validation,
+//! and its canonical JSON (RFC 8785) encoding — the exact bytes that are signed.
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use super::codes::{self, HOLDER_CODE_RESIDENT_ID, HOLDER_CODE_USCC};
+use super::identifier::LicenceId;
+
+/// Schema tag carried inside every signed record, so verifiers know how to read it.
+pub const RECORD_SCHEMA: &str = "elicence.licence.v1";
+
+/// Maximum lengths enforced on issue (bytes of UTF-8).
+pub const MAX_TEXT: usize = 512;
+pub const MAX_FIELD_VALUE: usize = 8192;
+pub const MAX_FIELDS: usize = 200;
+
+/// One type-specific field (照面信息), kept in the order the type defines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+}
+
+/// Who sealed the licence and when (签章).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    pub signer: String,
+    pub sealed_at: String,
+    pub seal_name: String,
+}
+
+/// Where a migrated record came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub source_system: String,
+    pub source_file: String,
+    pub source_line: u64,
+    pub original_issue_date: String,
+    /// Data-quality flags kept with the record, e.g. `holder_code_check_digit`.
+    #[serde(default)]
+    pub flags: Vec<String>,
+}
+
+/// What a department submits to issue a licence: every metadata field a caller sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LicenceDraft {
+    pub licence_type_code: String,
+    pub licence_number: String,
+    pub issuer_name: String,
+    pub issuer_code: String,
+    pub issuer_level: String,
+    pub issue_date: String,
+    pub holder_name: String,
+    pub holder_code: String,
+    pub holder_code_type: String,
+    pub valid_from: String,
+    /// Empty means no end (长期).
+    pub valid_until: String,
+    pub region_code: String,
+    pub related_item: String,
+    pub seal: Seal,
+    pub fields: Vec<Field>,
+}
+
+/// A complete licence record as signed and stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Licence {
+    pub schema: String,
+    pub identifier: String,
+    pub licence_name: String,
+    pub licence_type_code: String,
+    pub licence_number: String,
+    pub issuer_name: String,
+    pub issuer_code: String,
+    pub issuer_level: String,
+    #[serde(with = "date_fmt")]
+    pub issue_date: Date,
+    pub holder_name: String,
+    pub holder_code: String,
+    pub holder_code_type: String,
+    #[serde(with = "date_fmt")]
+    pub valid_from: Date,
+    #[serde(with = "opt_date_fmt")]
+    pub valid_until: Option<Date>,
+    pub region_code: String,
+    pub related_item: String,
+    pub seal: Seal,
+    pub fields: Vec<Field>,
+    pub version: u16,
+    /// The identifier of the version this one replaces (amendment, renewal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// Key that signed this record and when (RFC 3339, UTC).
+    pub key_id: String,
+    pub signed_at: String,
+}
+
+/// A field-level validation failure; `field` names the field path the caller sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Invalid {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Invalid { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// Parses an ISO `YYYY-MM-DD` date.
+pub fn parse_date(field: &str, s: &str) -> Result<Date, Invalid> {
+    Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
+        .ok()
+        .filter(|_| s.len() == 10)
+        .ok_or_else(|| Invalid::new(field, format!("must be a date YYYY-MM-DD, got {s:?}")))
+}
+
+pub fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn require(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+    if value.trim().is_empty() {
+        return Err(Invalid::new(field, "is required"));
+    }
+    check_text(field, value, max)
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+    if value.len() > max {
+        return Err(Invalid::new(field, format!("longer than {max} bytes")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Invalid::new(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// The checked, parsed form of a draft, ready to be given an identifier and signed.
+#[derive(Debug, Clone)]
+pub struct ValidDraft {
+    pub draft: LicenceDraft,
+    pub issue_date: Date,
+    pub valid_from: Date,
+    pub valid_until: Option<Date>,
+}
+
+/// How strictly holder codes are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckDigits {
+    Strict,
+    /// Legacy import: a bad check digit is accepted and reported as a flag.
+    Flag,
+}
+
+impl LicenceDraft {
+    /// Checks every field as the issuing path requires. Returns the parsed draft and any
+    /// data-quality flags (only possible with [`CheckDigits::Flag`]).
+    pub fn validate(self, check: CheckDigits) -> Result<(ValidDraft, Vec<String>), Invalid> {
+        let d = &self;
+        let mut flags = Vec::new();
+        require("licence.licence_type_code", &d.licence_type_code, 21)?;
+        if d.licence_type_code.len() != 21
+            || !d.licence_type_code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        {
+            return Err(Invalid::new("licence.licence_type_code", "must be 21 characters of 0-9A-Z"));
+        }
+        require("licence.licence_number", &d.licence_number, 128)?;
+        require("licence.issuer_name", &d.issuer_name, MAX_TEXT)?;
+        require("licence.issuer_code", &d.issuer_code, 18)?;
+        codes::validate_uscc(&d.issuer_code).map_err(|e| Invalid::new("licence.issuer_code", e.to_string()))?;
+        check_text("licence.issuer_level", &d.issuer_level, 64)?;
+        require("licence.holder_name", &d.holder_name, MAX_TEXT)?;
+        require("licence.holder_code_type", &d.holder_code_type, 8)?;
+        require("licence.holder_code", &d.holder_code, 64)?;
+        if !d.holder_code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(Invalid::new("licence.holder_code", "must be letters, digits or '-'"));
+        }
+        if let Err(e) = codes::validate_holder_code(&d.holder_code_type, &d.holder_code) {
+            let is_check = matches!(e, codes::CodeError::CheckDigit { .. });
+            if check == CheckDigits::Flag && is_check {
+                flags.push("holder_code_check_digit".to_string());
+            } else {
+                let kind = match d.holder_code_type.as_str() {
+                    HOLDER_CODE_RESIDENT_ID => "resident identity number",
+                    HOLDER_CODE_USCC => "unified social credit code",
+                    _ => "holder code",
+                };
+                return Err(Invalid::new("licence.holder_code", format!("invalid {kind}: {e}")));
+            }
+        }
+        require("licence.issue_date", &d.issue_date, 10)?;
+        let issue_date = parse_date("licence.issue_date", &d.issue_date)?;
+        require("licence.valid_from", &d.valid_from, 10)?;
+        let valid_from = parse_date("licence.valid_from", &d.valid_from)?;
+        let valid_until = match d.valid_until.trim() {
+            "" => None,
+            s => Some(parse_date("licence.valid_until", s)?),
+        };
+        if let Some(until) = valid_until {
+            if until < valid_from {
+                return Err(Invalid::new(
+                    "licence.valid_until",
+                    format!("{} is before valid_from {}", format_date(until), format_date(valid_from)),
+                ));
+            }
+        }
+        require("licence.region_code", &d.region_code, 12)?;
+        if d.region_code.len() != 6 || !d.region_code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Invalid::new("licence.region_code", "must be a 6-digit GB/T 2260 region code"));
+        }
+        check_text("licence.related_item", &d.related_item, MAX_TEXT)?;
+        check_text("licence.seal.signer", &d.seal.signer, MAX_TEXT)?;
+        check_text("licence.seal.seal_name", &d.seal.seal_name, MAX_TEXT)?;
+        check_text("licence.seal.sealed_at", &d.seal.sealed_at, 64)?;
+        if d.fields.len() > MAX_FIELDS {
+            return Err(Invalid::new("licence.fields", format!("more than {MAX_FIELDS} fields")));
+        }
+        for (i, f) in d.fields.iter().enumerate() {
+            require(&format!("licence.fields[{i}].name"), &f.name, 128)?;
+            check_text(&format!("licence.fields[{i}].value"), &f.value, MAX_FIELD_VALUE)?;
+        }
+        Ok((ValidDraft { draft: self, issue_date, valid_from, valid_until }, flags))
+    }
+}
+
+impl ValidDraft {
+    /// Completes the record with its identifier, catalogue name and signing metadata.
+    pub fn into_licence(
+        self,
+        id: &LicenceId,
+        licence_name: &str,
+        key_id: &str,
+        now: OffsetDateTime,
+    ) -> Licence {
+        let d = self.draft;
+        let signed_at = rfc3339(now);
+        let mut seal = d.seal;
+        if seal.sealed_at.is_empty() {
+            seal.sealed_at = signed_at.clone();
+        }
+        if seal.signer.is_empty() {
+            seal.signer = d.issuer_name.clone();
+        }
+        Licence {
+            schema: RECORD_SCHEMA.to_string(),
+            identifier: id.to_string(),
+            licence_name: licence_name.to_string(),
+            licence_type_code: d.licence_type_code,
+            licence_number: d.licence_number,
+            issuer_name: d.issuer_name,
+            issuer_code: d.issuer_code,
+            issuer_level: d.issuer_level,
+            issue_date: self.issue_date,
+            holder_name: d.holder_name,
+            holder_code: d.holder_code,
+            holder_code_type: d.holder_code_type,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            region_code: d.region_code,
+            related_item: d.related_item,
+            seal,
+            fields: d.fields,
+            version: id.version,
+            replaces: None,
+            provenance: None,
+            key_id: key_id.to_string(),
+            signed_at,
+        }
+    }
+}
+
+/// RFC 3339 UTC timestamp with second precision, e.g. `2026-11-27T10:00:00Z`.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+impl Licence {
+    /// The RFC 8785 canonical JSON bytes of this record: what is signed and digested.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        serde_jcs::to_vec(self).expect("a licence always serialises")
+    }
+
+    /// Reads a record back from its canonical bytes.
+    pub fn from_canonical(bytes: &[u8]) -> Result<Licence, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// Draft fields of this record, for amendment and renewal.
+    pub fn to_draft(&self) -> LicenceDraft {
+        LicenceDraft {
+            licence_type_code: self.licence_type_code.clone(),
+            licence_number: self.licence_number.clone(),
+            issuer_name: self.issuer_name.clone(),
+            issuer_code: self.issuer_code.clone(),
+            issuer_level: self.issuer_level.clone(),
+            issue_date: format_date(self.issue_date),
+            holder_name: self.holder_name.clone(),
+            holder_code: self.holder_code.clone(),
+            holder_code_type: self.holder_code_type.clone(),
+            valid_from: format_date(self.valid_from),
+            valid_until: self.valid_until.map(format_date).unwrap_or_default(),
+            region_code: self.region_code.clone(),
+            related_item: self.related_item.clone(),
+            seal: self.seal.clone(),
+            fields: self.fields.clone(),
+        }
+    }
+
+    /// Whether the holder is a natural person, whose name is personal data.
+    pub fn holder_is_person(&self) -> bool {
+        self.holder_code_type == HOLDER_CODE_RESIDENT_ID
+    }
+
+    /// A copy for public display: holder code masked, a person's name masked.
+    pub fn masked(&self) -> Licence {
+        let mut l = self.clone();
+        l.holder_code = codes::mask_code(&l.holder_code);
+        if l.holder_is_person() {
+            l.holder_name = codes::mask_person_name(&l.holder_name);
+        }
+        l
+    }
+}
+
+mod date_fmt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::Date;
+
+    pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_date(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_date("date", &s).map_err(serde::de::Error::custom)
+    }
+}
+
+mod opt_date_fmt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::Date;
+
+    pub fn serialize<S: Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&super::format_date(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| super::parse_date("date", &s).map_err(serde::de::Error::custom)).transpose()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    pub fn sample_draft() -> LicenceDraft {
+        LicenceDraft {
+            licence_type_code: "11100000000013338W011".into(),
+            licence_number: "91420800MA4F0001X1".into(),
+            issuer_name: "荆门市市场监督管理局".into(),
+            issuer_code: "11110000000021135M".into(),
+            issuer_level: "地市级".into(),
+            issue_date: "2026-03-01".into(),
+            holder_name: "荆门市楚韵食品有限公司".into(),
+            holder_code: "91440300708461136T".into(),
+            holder_code_type: "001".into(),
+            valid_from: "2026-03-01".into(),
+            valid_until: "".into(),
+            region_code: "420800".into(),
+            related_item: "企业设立登记".into(),
+            seal: Seal::default(),
+            fields: vec![
+                Field { name: "注册资本".into(), value: "500万元".into() },
+                Field { name: "经营范围".into(), value: "食品销售".into() },
+            ],
+        }
+    }
+
+    fn licence() -> Licence {
+        let (v, _) = sample_draft().validate(CheckDigits::Strict).unwrap();
+        let id = LicenceId::new("11100000000013338W011", "11110000000021135M", "20260000001", 1).unwrap();
+        v.into_licence(&id, "营业执照", "0123456789abcdef", datetime!(2026-03-01 08:00 UTC))
+    }
+
+    #[test]
+    fn canonical_bytes_are_sorted_and_round_trip() {
+        let l = licence();
+        let bytes = l.canonical_bytes();
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(text.starts_with("{\"fields\":[{\"name\":\"注册资本\""), "{text}");
+        assert!(text.contains("\"valid_until\":null"));
+        assert_eq!(Licence::from_canonical(&bytes).unwrap(), l);
+        // Re-encoding through a map with a different key order yields the same bytes.
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let mut obj: Vec<(String, serde_json::Value)> = v.as_object().unwrap().clone().into_iter().collect();
+        obj.reverse();
+        let reversed: serde_json::Map<String, serde_json::Value> = obj.into_iter().collect();
+        assert_eq!(serde_jcs::to_vec(&reversed).unwrap(), bytes);
+    }
+
+    #[test]
+    fn field_order_is_part_of_the_record() {
+        let mut l = licence();
+        let before = l.canonical_bytes();
+        l.fields.reverse();
+        assert_ne!(l.canonical_bytes(), before);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut d = sample_draft();
+        d.holder_code = "91440300708461136A".into();
+        let e = d.validate(CheckDigits::Strict).unwrap_err();
+        assert_eq!(e.field, "licence.holder_code");
+        assert!(e.reason.contains("check digit"), "{e}");
+
+        let mut d = sample_draft();
+        d.holder_code = "91440300708461136A".into();
+        let (_, flags) = d.validate(CheckDigits::Flag).unwrap();
+        assert_eq!(flags, vec!["holder_code_check_digit".to_string()]);
+
+        let mut d = sample_draft();
+        d.valid_until = "2025-01-01".into();
+        let e = d.validate(CheckDigits::Strict).unwrap_err();
+        assert_eq!(e.field, "licence.valid_until");
+
+        let mut d = sample_draft();
+        d.issue_date = "2026/03/01".into();
+        assert_eq!(d.validate(CheckDigits::Strict).unwrap_err().field, "licence.issue_date");
+
+        let mut d = sample_draft();
+        d.licence_number = " ".into();
+        let e = d.validate(CheckDigits::Strict).unwrap_err();
+        assert_eq!(e.to_string(), "licence.licence_number: is required");
+    }
+
+    #[test]
+    fn masked_hides_personal_data() {
+        let mut l = licence();
+        l.holder_code_type = "111".into();
+        l.holder_code = "420802199001011234".into();
+        l.holder_name = "张小明".into();
+        let m = l.masked();
+        assert_eq!(m.holder_code, "420802********1234");
+        assert_eq!(m.holder_name, "张*明");
+    }
+}
