@@ -1,2 +1,27 @@
+//! elicence — an electronic licence repository (电子证照库).
+//!
+//! # Layout
+//! - [`licence`]: the domain — record, GB/T 36904 identifier, holder codes, lifecycle,
+//!   canonical JSON and Ed25519 signing. No I/O, no clock.
+//! - [`store`]: the storage interface and its sled backend — trees, indexes, atomic
+//!   writes, group commit.
+//! - [`catalog`]: licence types (GB/T 36902) and the department directory with tokens
+//!   and permissions.
+//! - [`api`]: the tonic services — authentication, validation, proto ↔ domain
+//!   conversion and the one error → status mapping. The only module that knows gRPC.
+//! - [`registry`]: the repository's operations (issue, read, verify, lifecycle) over the
+//!   store, keys and clock; what the API handlers and the CLI call.
+//! - [`keys`]: loading the signing key ring from disk.
+//! - [`clock`]: the time source, passed in so that expiry rules are testable.
+//! - [`server`]: builds the router and runs it on a bound listener until shutdown.
+//! - [`cli`]: the subcommands of the `elicence` binary.
+
+pub mod api;
 pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod keys;
 pub mod licence;
+pub mod registry;
+pub mod server;
+pub mod store;

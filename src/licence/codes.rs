@@ -54,7 +54,9 @@ pub fn mod37_36_check(data: &str) -> Option<char> {
 }
 
 const USCC_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 fn uscc_value(c: char) -> Option<u32> {
     USCC_ALPHABET.find(c).map(|i| i as u32)
@@ -64,11 +66,17 @@ fn uscc_value(c: char) -> Option<u32> {
 pub fn uscc_check(first17: &str) -> Result<char, CodeError> {
     let chars: Vec<char> = first17.chars().collect();
     if chars.len() != 17 {
-        return Err(CodeError::Length { expected: 17, actual: chars.len() });
+        return Err(CodeError::Length {
+            expected: 17,
+            actual: chars.len(),
+        });
     }
     let mut sum = 0;
     for (i, (c, w)) in chars.iter().zip(USCC_WEIGHTS).enumerate() {
-        let v = uscc_value(*c).ok_or(CodeError::Character { position: i, ch: *c })?;
+        let v = uscc_value(*c).ok_or(CodeError::Character {
+            position: i,
+            ch: *c,
+        })?;
         sum += v * w;
     }
     let check = (31 - sum % 31) % 31;
@@ -79,13 +87,19 @@ pub fn uscc_check(first17: &str) -> Result<char, CodeError> {
 pub fn validate_uscc(code: &str) -> Result<(), CodeError> {
     let chars: Vec<char> = code.chars().collect();
     if chars.len() != 18 {
-        return Err(CodeError::Length { expected: 18, actual: chars.len() });
+        return Err(CodeError::Length {
+            expected: 18,
+            actual: chars.len(),
+        });
     }
     let first17: String = chars[..17].iter().collect();
     let expected = uscc_check(&first17)?;
     let actual = chars[17];
     if uscc_value(actual).is_none() {
-        return Err(CodeError::Character { position: 17, ch: actual });
+        return Err(CodeError::Character {
+            position: 17,
+            ch: actual,
+        });
     }
     if expected != actual {
         return Err(CodeError::CheckDigit { expected, actual });
@@ -100,11 +114,17 @@ const ID_CHECKS: &[u8; 11] = b"10X98765432";
 pub fn resident_id_check(first17: &str) -> Result<char, CodeError> {
     let chars: Vec<char> = first17.chars().collect();
     if chars.len() != 17 {
-        return Err(CodeError::Length { expected: 17, actual: chars.len() });
+        return Err(CodeError::Length {
+            expected: 17,
+            actual: chars.len(),
+        });
     }
     let mut sum = 0;
     for (i, (c, w)) in chars.iter().zip(ID_WEIGHTS).enumerate() {
-        let v = c.to_digit(10).ok_or(CodeError::Character { position: i, ch: *c })?;
+        let v = c.to_digit(10).ok_or(CodeError::Character {
+            position: i,
+            ch: *c,
+        })?;
         sum += v * w;
     }
     Ok(ID_CHECKS[(sum % 11) as usize] as char)
@@ -115,7 +135,10 @@ pub fn resident_id_check(first17: &str) -> Result<char, CodeError> {
 pub fn validate_resident_id(code: &str) -> Result<(), CodeError> {
     let chars: Vec<char> = code.chars().collect();
     if chars.len() != 18 {
-        return Err(CodeError::Length { expected: 18, actual: chars.len() });
+        return Err(CodeError::Length {
+            expected: 18,
+            actual: chars.len(),
+        });
     }
     let first17: String = chars[..17].iter().collect();
     let expected = resident_id_check(&first17)?;
@@ -133,7 +156,10 @@ pub fn validate_resident_id(code: &str) -> Result<(), CodeError> {
     }
     let actual = chars[17].to_ascii_uppercase();
     if !(actual.is_ascii_digit() || actual == 'X') {
-        return Err(CodeError::Character { position: 17, ch: chars[17] });
+        return Err(CodeError::Character {
+            position: 17,
+            ch: chars[17],
+        });
     }
     if expected != actual {
         return Err(CodeError::CheckDigit { expected, actual });
@@ -217,9 +243,15 @@ mod tests {
         validate_uscc("11110000000021135M").unwrap();
         assert_eq!(
             validate_uscc("91440300708461136A"),
-            Err(CodeError::CheckDigit { expected: 'T', actual: 'A' })
+            Err(CodeError::CheckDigit {
+                expected: 'T',
+                actual: 'A'
+            })
         );
-        assert!(matches!(validate_uscc("9144030070846113"), Err(CodeError::Length { .. })));
+        assert!(matches!(
+            validate_uscc("9144030070846113"),
+            Err(CodeError::Length { .. })
+        ));
         assert!(matches!(
             validate_uscc("9I440300708461136T"),
             Err(CodeError::Character { position: 1, .. })

@@ -37,11 +37,16 @@ pub enum IdentifierError {
 }
 
 fn is_code_chars(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }
 
 /// Checks the shape of the parts an identifier is built from.
-pub fn check_parts(type_code: &str, issuer_code: &str, serial: &str) -> Result<(), IdentifierError> {
+pub fn check_parts(
+    type_code: &str,
+    issuer_code: &str,
+    serial: &str,
+) -> Result<(), IdentifierError> {
     if type_code.len() != 21 || !is_code_chars(type_code) {
         return Err(IdentifierError::TypeCode(type_code.to_string()));
     }
@@ -56,7 +61,12 @@ pub fn check_parts(type_code: &str, issuer_code: &str, serial: &str) -> Result<(
 
 impl LicenceId {
     /// Builds an identifier, computing its check character.
-    pub fn new(type_code: &str, issuer_code: &str, serial: &str, version: u16) -> Result<Self, IdentifierError> {
+    pub fn new(
+        type_code: &str,
+        issuer_code: &str,
+        serial: &str,
+        version: u16,
+    ) -> Result<Self, IdentifierError> {
         check_parts(type_code, issuer_code, serial)?;
         if !(1..=999).contains(&version) {
             return Err(IdentifierError::Version(version.to_string()));
@@ -78,7 +88,12 @@ impl LicenceId {
 
     /// The same licence at the next version (amendment or renewal), with a new check character.
     pub fn next_version(&self) -> Result<Self, IdentifierError> {
-        Self::new(&self.type_code, &self.issuer_code, &self.serial, self.version + 1)
+        Self::new(
+            &self.type_code,
+            &self.issuer_code,
+            &self.serial,
+            self.version + 1,
+        )
     }
 
     /// Parses an identifier without enforcing the check character, returning the parsed
@@ -92,12 +107,15 @@ impl LicenceId {
         if parts.len() != 5 {
             return Err(IdentifierError::Parts(parts.len()));
         }
-        let (type_code, issuer_code, serial, version, check) = (parts[0], parts[1], parts[2], parts[3], parts[4]);
+        let (type_code, issuer_code, serial, version, check) =
+            (parts[0], parts[1], parts[2], parts[3], parts[4]);
         check_parts(type_code, issuer_code, serial)?;
         if version.len() != 3 || !version.bytes().all(|b| b.is_ascii_digit()) || version == "000" {
             return Err(IdentifierError::Version(version.to_string()));
         }
-        let version: u16 = version.parse().map_err(|_| IdentifierError::Version(version.to_string()))?;
+        let version: u16 = version
+            .parse()
+            .map_err(|_| IdentifierError::Version(version.to_string()))?;
         let mut chars = check.chars();
         let actual = match (chars.next(), chars.next()) {
             (Some(c), None) if c.is_ascii_digit() || c.is_ascii_uppercase() => c,
@@ -121,7 +139,12 @@ impl LicenceId {
 
     /// The expected check character for this identifier's parts.
     pub fn expected_check(&self) -> char {
-        Self::compute_check(&self.type_code, &self.issuer_code, &self.serial, self.version)
+        Self::compute_check(
+            &self.type_code,
+            &self.issuer_code,
+            &self.serial,
+            self.version,
+        )
     }
 }
 
@@ -132,7 +155,10 @@ impl FromStr for LicenceId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (id, ok) = Self::parse_lenient(s)?;
         if !ok {
-            return Err(IdentifierError::Check { expected: id.expected_check(), actual: id.check.to_string() });
+            return Err(IdentifierError::Check {
+                expected: id.expected_check(),
+                actual: id.check.to_string(),
+            });
         }
         Ok(id)
     }
@@ -153,7 +179,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const PUBLISHED: &str = "1.2.156.3005.2.11100000000013338W011.11110000000021135M.20230329701.003.Y";
+    const PUBLISHED: &str =
+        "1.2.156.3005.2.11100000000013338W011.11110000000021135M.20230329701.003.Y";
 
     #[test]
     fn published_example_validates_and_round_trips() {
@@ -173,7 +200,10 @@ mod tests {
         let bad = PUBLISHED.replace(".Y", ".Z");
         assert_eq!(
             bad.parse::<LicenceId>(),
-            Err(IdentifierError::Check { expected: 'Y', actual: "Z".into() })
+            Err(IdentifierError::Check {
+                expected: 'Y',
+                actual: "Z".into()
+            })
         );
         let (id, ok) = LicenceId::parse_lenient(&bad).unwrap();
         assert!(!ok);
@@ -188,9 +218,15 @@ mod tests {
             Err(IdentifierError::Parts(2))
         ));
         let short_type = PUBLISHED.replace("W011", "W01");
-        assert!(matches!(short_type.parse::<LicenceId>(), Err(IdentifierError::TypeCode(_))));
+        assert!(matches!(
+            short_type.parse::<LicenceId>(),
+            Err(IdentifierError::TypeCode(_))
+        ));
         let bad_version = PUBLISHED.replace(".003.", ".000.");
-        assert!(matches!(bad_version.parse::<LicenceId>(), Err(IdentifierError::Version(_))));
+        assert!(matches!(
+            bad_version.parse::<LicenceId>(),
+            Err(IdentifierError::Version(_))
+        ));
     }
 
     #[test]

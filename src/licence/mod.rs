@@ -28,7 +28,11 @@ impl SignedRecord {
         debug_assert_eq!(licence.key_id, keys.active_key_id());
         let bytes = licence.canonical_bytes();
         let signature = keys.sign(&bytes);
-        SignedRecord { bytes, signature, key_id: keys.active_key_id().to_string() }
+        SignedRecord {
+            bytes,
+            signature,
+            key_id: keys.active_key_id().to_string(),
+        }
     }
 
     pub fn digest(&self) -> [u8; 32] {
@@ -39,7 +43,8 @@ impl SignedRecord {
     /// the same key.
     pub fn verify(&self, keys: &KeyRing) -> Result<Licence, signing::SignatureError> {
         keys.verify(&self.key_id, &self.bytes, &self.signature)?;
-        let licence = Licence::from_canonical(&self.bytes).map_err(|_| signing::SignatureError::BadSignature)?;
+        let licence = Licence::from_canonical(&self.bytes)
+            .map_err(|_| signing::SignatureError::BadSignature)?;
         if licence.key_id != self.key_id {
             return Err(signing::SignatureError::BadSignature);
         }

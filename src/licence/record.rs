@@ -108,7 +108,10 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Invalid { field: field.into(), reason: reason.into() }
+        Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -135,7 +138,10 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
     if value.len() > max {
         return Err(Invalid::new(field, format!("longer than {max} bytes")));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(Invalid::new(field, "contains control characters"));
     }
     Ok(())
@@ -166,20 +172,34 @@ impl LicenceDraft {
         let mut flags = Vec::new();
         require("licence.licence_type_code", &d.licence_type_code, 21)?;
         if d.licence_type_code.len() != 21
-            || !d.licence_type_code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            || !d
+                .licence_type_code
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
         {
-            return Err(Invalid::new("licence.licence_type_code", "must be 21 characters of 0-9A-Z"));
+            return Err(Invalid::new(
+                "licence.licence_type_code",
+                "must be 21 characters of 0-9A-Z",
+            ));
         }
         require("licence.licence_number", &d.licence_number, 128)?;
         require("licence.issuer_name", &d.issuer_name, MAX_TEXT)?;
         require("licence.issuer_code", &d.issuer_code, 18)?;
-        codes::validate_uscc(&d.issuer_code).map_err(|e| Invalid::new("licence.issuer_code", e.to_string()))?;
+        codes::validate_uscc(&d.issuer_code)
+            .map_err(|e| Invalid::new("licence.issuer_code", e.to_string()))?;
         check_text("licence.issuer_level", &d.issuer_level, 64)?;
         require("licence.holder_name", &d.holder_name, MAX_TEXT)?;
         require("licence.holder_code_type", &d.holder_code_type, 8)?;
         require("licence.holder_code", &d.holder_code, 64)?;
-        if !d.holder_code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(Invalid::new("licence.holder_code", "must be letters, digits or '-'"));
+        if !d
+            .holder_code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(Invalid::new(
+                "licence.holder_code",
+                "must be letters, digits or '-'",
+            ));
         }
         if let Err(e) = codes::validate_holder_code(&d.holder_code_type, &d.holder_code) {
             let is_check = matches!(e, codes::CodeError::CheckDigit { .. });
@@ -191,7 +211,10 @@ impl LicenceDraft {
                     HOLDER_CODE_USCC => "unified social credit code",
                     _ => "holder code",
                 };
-                return Err(Invalid::new("licence.holder_code", format!("invalid {kind}: {e}")));
+                return Err(Invalid::new(
+                    "licence.holder_code",
+                    format!("invalid {kind}: {e}"),
+                ));
             }
         }
         require("licence.issue_date", &d.issue_date, 10)?;
@@ -206,26 +229,48 @@ impl LicenceDraft {
             if until < valid_from {
                 return Err(Invalid::new(
                     "licence.valid_until",
-                    format!("{} is before valid_from {}", format_date(until), format_date(valid_from)),
+                    format!(
+                        "{} is before valid_from {}",
+                        format_date(until),
+                        format_date(valid_from)
+                    ),
                 ));
             }
         }
         require("licence.region_code", &d.region_code, 12)?;
         if d.region_code.len() != 6 || !d.region_code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Invalid::new("licence.region_code", "must be a 6-digit GB/T 2260 region code"));
+            return Err(Invalid::new(
+                "licence.region_code",
+                "must be a 6-digit GB/T 2260 region code",
+            ));
         }
         check_text("licence.related_item", &d.related_item, MAX_TEXT)?;
         check_text("licence.seal.signer", &d.seal.signer, MAX_TEXT)?;
         check_text("licence.seal.seal_name", &d.seal.seal_name, MAX_TEXT)?;
         check_text("licence.seal.sealed_at", &d.seal.sealed_at, 64)?;
         if d.fields.len() > MAX_FIELDS {
-            return Err(Invalid::new("licence.fields", format!("more than {MAX_FIELDS} fields")));
+            return Err(Invalid::new(
+                "licence.fields",
+                format!("more than {MAX_FIELDS} fields"),
+            ));
         }
         for (i, f) in d.fields.iter().enumerate() {
             require(&format!("licence.fields[{i}].name"), &f.name, 128)?;
-            check_text(&format!("licence.fields[{i}].value"), &f.value, MAX_FIELD_VALUE)?;
+            check_text(
+                &format!("licence.fields[{i}].value"),
+                &f.value,
+                MAX_FIELD_VALUE,
+            )?;
         }
-        Ok((ValidDraft { draft: self, issue_date, valid_from, valid_until }, flags))
+        Ok((
+            ValidDraft {
+                draft: self,
+                issue_date,
+                valid_from,
+                valid_until,
+            },
+            flags,
+        ))
     }
 }
 
@@ -364,7 +409,8 @@ mod opt_date_fmt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
-        s.map(|s| super::parse_date("date", &s).map_err(serde::de::Error::custom)).transpose()
+        s.map(|s| super::parse_date("date", &s).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -390,16 +436,33 @@ pub(crate) mod tests {
             related_item: "企业设立登记".into(),
             seal: Seal::default(),
             fields: vec![
-                Field { name: "注册资本".into(), value: "500万元".into() },
-                Field { name: "经营范围".into(), value: "食品销售".into() },
+                Field {
+                    name: "注册资本".into(),
+                    value: "500万元".into(),
+                },
+                Field {
+                    name: "经营范围".into(),
+                    value: "食品销售".into(),
+                },
             ],
         }
     }
 
     fn licence() -> Licence {
         let (v, _) = sample_draft().validate(CheckDigits::Strict).unwrap();
-        let id = LicenceId::new("11100000000013338W011", "11110000000021135M", "20260000001", 1).unwrap();
-        v.into_licence(&id, "营业执照", "0123456789abcdef", datetime!(2026-03-01 08:00 UTC))
+        let id = LicenceId::new(
+            "11100000000013338W011",
+            "11110000000021135M",
+            "20260000001",
+            1,
+        )
+        .unwrap();
+        v.into_licence(
+            &id,
+            "营业执照",
+            "0123456789abcdef",
+            datetime!(2026-03-01 08:00 UTC),
+        )
     }
 
     #[test]
@@ -407,12 +470,16 @@ pub(crate) mod tests {
         let l = licence();
         let bytes = l.canonical_bytes();
         let text = std::str::from_utf8(&bytes).unwrap();
-        assert!(text.starts_with("{\"fields\":[{\"name\":\"注册资本\""), "{text}");
+        assert!(
+            text.starts_with("{\"fields\":[{\"name\":\"注册资本\""),
+            "{text}"
+        );
         assert!(text.contains("\"valid_until\":null"));
         assert_eq!(Licence::from_canonical(&bytes).unwrap(), l);
         // Re-encoding through a map with a different key order yields the same bytes.
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        let mut obj: Vec<(String, serde_json::Value)> = v.as_object().unwrap().clone().into_iter().collect();
+        let mut obj: Vec<(String, serde_json::Value)> =
+            v.as_object().unwrap().clone().into_iter().collect();
         obj.reverse();
         let reversed: serde_json::Map<String, serde_json::Value> = obj.into_iter().collect();
         assert_eq!(serde_jcs::to_vec(&reversed).unwrap(), bytes);
@@ -446,7 +513,10 @@ pub(crate) mod tests {
 
         let mut d = sample_draft();
         d.issue_date = "2026/03/01".into();
-        assert_eq!(d.validate(CheckDigits::Strict).unwrap_err().field, "licence.issue_date");
+        assert_eq!(
+            d.validate(CheckDigits::Strict).unwrap_err().field,
+            "licence.issue_date"
+        );
 
         let mut d = sample_draft();
         d.licence_number = " ".into();

@@ -51,7 +51,10 @@ pub struct KeyRing {
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print private key material.
-        f.debug_struct("KeyRing").field("active", &self.active_key_id()).field("keys", &self.keys.len()).finish()
+        f.debug_struct("KeyRing")
+            .field("active", &self.active_key_id())
+            .field("keys", &self.keys.len())
+            .finish()
     }
 }
 
@@ -76,7 +79,12 @@ pub enum KeyRingError {
 
 impl KeyRing {
     pub fn new(specs: Vec<KeySpec>) -> Result<KeyRing, KeyRingError> {
-        let active: Vec<usize> = specs.iter().enumerate().filter(|(_, s)| s.active).map(|(i, _)| i).collect();
+        let active: Vec<usize> = specs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active)
+            .map(|(i, _)| i)
+            .collect();
         if active.len() != 1 {
             return Err(KeyRingError::ActiveCount(active.len()));
         }
@@ -101,7 +109,10 @@ impl KeyRing {
                 signing: s.signing,
             });
         }
-        Ok(KeyRing { keys, active: active[0] })
+        Ok(KeyRing {
+            keys,
+            active: active[0],
+        })
     }
 
     /// A ring of one fresh active key (tests, benchmarks).
@@ -123,18 +134,29 @@ impl KeyRing {
 
     /// Signs with the active key.
     pub fn sign(&self, bytes: &[u8]) -> [u8; 64] {
-        let k = self.keys[self.active].signing.as_ref().expect("checked at construction");
+        let k = self.keys[self.active]
+            .signing
+            .as_ref()
+            .expect("checked at construction");
         k.sign(bytes).to_bytes()
     }
 
-    pub fn verify(&self, key_id: &str, bytes: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+    pub fn verify(
+        &self,
+        key_id: &str,
+        bytes: &[u8],
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
         let entry = self
             .keys
             .iter()
             .find(|k| k.info.key_id == key_id)
             .ok_or_else(|| SignatureError::UnknownKey(key_id.to_string()))?;
         let sig = Signature::from_slice(signature).map_err(|_| SignatureError::Malformed)?;
-        entry.verifying.verify(bytes, &sig).map_err(|_| SignatureError::BadSignature)
+        entry
+            .verifying
+            .verify(bytes, &sig)
+            .map_err(|_| SignatureError::BadSignature)
     }
 
     pub fn public_keys(&self) -> Vec<PublicKeyInfo> {
@@ -143,15 +165,22 @@ impl KeyRing {
 }
 
 /// Verifies a signature with a bare public key (offline verification).
-pub fn verify_with(public_key: &[u8; 32], bytes: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+pub fn verify_with(
+    public_key: &[u8; 32],
+    bytes: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureError> {
     let vk = VerifyingKey::from_bytes(public_key).map_err(|_| SignatureError::Malformed)?;
     let sig = Signature::from_slice(signature).map_err(|_| SignatureError::Malformed)?;
-    vk.verify_strict(bytes, &sig).map_err(|_| SignatureError::BadSignature)
+    vk.verify_strict(bytes, &sig)
+        .map_err(|_| SignatureError::BadSignature)
 }
 
 /// PKCS#8 PEM encodings for `keygen`.
 pub fn private_key_pem(k: &SigningKey) -> String {
-    k.to_pkcs8_pem(Default::default()).expect("encodes").to_string()
+    k.to_pkcs8_pem(Default::default())
+        .expect("encodes")
+        .to_string()
 }
 
 pub fn public_key_pem(k: &VerifyingKey) -> String {
@@ -183,11 +212,20 @@ mod tests {
         ring.verify(ring.active_key_id(), &msg, &sig).unwrap();
         let mut bad = msg.clone();
         bad[2] ^= 1;
-        assert_eq!(ring.verify(ring.active_key_id(), &bad, &sig), Err(SignatureError::BadSignature));
+        assert_eq!(
+            ring.verify(ring.active_key_id(), &bad, &sig),
+            Err(SignatureError::BadSignature)
+        );
         let mut bad_sig = sig;
         bad_sig[0] ^= 1;
-        assert_eq!(ring.verify(ring.active_key_id(), &msg, &bad_sig), Err(SignatureError::BadSignature));
-        assert!(matches!(ring.verify("nope", &msg, &sig), Err(SignatureError::UnknownKey(_))));
+        assert_eq!(
+            ring.verify(ring.active_key_id(), &msg, &bad_sig),
+            Err(SignatureError::BadSignature)
+        );
+        assert!(matches!(
+            ring.verify("nope", &msg, &sig),
+            Err(SignatureError::UnknownKey(_))
+        ));
     }
 
     #[test]
@@ -205,11 +243,24 @@ mod tests {
         let old_ring = KeyRing::single(old.clone());
         let sig = old_ring.sign(b"x");
         let ring = KeyRing::new(vec![
-            KeySpec { signing: None, verifying: old.verifying_key(), valid_from: "".into(), valid_until: "2026-01-01".into(), active: false },
-            KeySpec { signing: Some(new.clone()), verifying: new.verifying_key(), valid_from: "2026-01-01".into(), valid_until: "".into(), active: true },
+            KeySpec {
+                signing: None,
+                verifying: old.verifying_key(),
+                valid_from: "".into(),
+                valid_until: "2026-01-01".into(),
+                active: false,
+            },
+            KeySpec {
+                signing: Some(new.clone()),
+                verifying: new.verifying_key(),
+                valid_from: "2026-01-01".into(),
+                valid_until: "".into(),
+                active: true,
+            },
         ])
         .unwrap();
-        ring.verify(&key_id(&old.verifying_key()), b"x", &sig).unwrap();
+        ring.verify(&key_id(&old.verifying_key()), b"x", &sig)
+            .unwrap();
         assert_eq!(ring.active_key_id(), key_id(&new.verifying_key()));
     }
 

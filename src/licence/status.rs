@@ -181,8 +181,14 @@ mod tests {
 
     #[test]
     fn transitions() {
-        assert_eq!(transition(Standing::Active, EventKind::Suspended), Some(Standing::Suspended));
-        assert_eq!(transition(Standing::Suspended, EventKind::Restored), Some(Standing::Active));
+        assert_eq!(
+            transition(Standing::Active, EventKind::Suspended),
+            Some(Standing::Suspended)
+        );
+        assert_eq!(
+            transition(Standing::Suspended, EventKind::Restored),
+            Some(Standing::Active)
+        );
         assert_eq!(transition(Standing::Revoked, EventKind::Restored), None);
         assert_eq!(transition(Standing::Cancelled, EventKind::Superseded), None);
         assert_eq!(transition(Standing::Active, EventKind::Restored), None);

@@ -1,0 +1,47 @@
+//! The gRPC services: authentication, request validation, proto ↔ domain conversion and
+//! the one error → status mapping. The only module that knows tonic or generated types.
+
+mod auth;
+mod catalog_api;
+mod convert;
+mod error;
+mod licence_api;
+mod verification_api;
+
+pub use auth::DirectoryHandle;
+pub use catalog_api::CatalogApi;
+pub use error::ApiError;
+pub use licence_api::LicenceApi;
+pub use verification_api::VerificationApi;
+
+/// Generated protobuf and gRPC code for `elicence.v1`.
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("elicence.v1");
+
+    /// Encoded descriptor set of every `elicence.v1` file, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/elicence_descriptor.bin"));
+}
+
+use std::sync::Arc;
+
+use crate::registry::Registry;
+
+/// What every service shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub directory: DirectoryHandle,
+}
+
+/// Runs blocking or CPU-heavy work off the async executor.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+}

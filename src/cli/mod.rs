@@ -1,0 +1,34 @@
+//! The `elicence` command line: one file per subcommand.
+
+mod keygen;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "elicence",
+    version,
+    about = "Electronic licence repository (电子证照库)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC service.
+    Serve(serve::ServeArgs),
+    /// Generate a new Ed25519 signing key (PKCS#8 PEM) and add it to a key ring.
+    Keygen(keygen::KeygenArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Keygen(args) => keygen::run(args),
+    }
+}

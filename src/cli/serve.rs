@@ -1,0 +1,142 @@
+//! `elicence serve`: open the store, load keys and departments, serve gRPC until
+//! SIGINT/SIGTERM, reload the departments file on SIGHUP.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::api::{AppState, DirectoryHandle};
+use crate::catalog::{types, Directory};
+use crate::clock::SystemClock;
+use crate::registry::Registry;
+use crate::server::{self, Limits};
+use crate::store::SledStore;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ELICENCE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: String,
+    /// Data directory of the embedded store.
+    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
+    pub data_dir: PathBuf,
+    /// Directory holding `keyring.toml` and the signing keys.
+    #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
+    pub keys: PathBuf,
+    /// Department directory (tokens and permissions).
+    #[arg(
+        long,
+        env = "ELICENCE_DEPARTMENTS",
+        default_value = "keys-example/departments.toml"
+    )]
+    pub departments: PathBuf,
+    /// Licence type catalogue loaded into an empty store on first start.
+    #[arg(long, env = "ELICENCE_CATALOG", default_value = "templates/catalog")]
+    pub catalog: PathBuf,
+    /// Accept private key files readable by group or others.
+    #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
+    pub allow_insecure_key_permissions: bool,
+    /// Largest request message, in bytes.
+    #[arg(long, env = "ELICENCE_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// Per-request deadline, in seconds.
+    #[arg(long, env = "ELICENCE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let keys = crate::keys::load(&args.keys, args.allow_insecure_key_permissions)
+        .map_err(anyhow::Error::msg)
+        .context("loading signing keys")?;
+    if keys.example {
+        tracing::warn!(
+            keys = %args.keys.display(),
+            "RUNNING ON THE EXAMPLE KEYS AND TOKENS FROM keys-example/: anyone can forge licences. \
+             Generate real keys with `elicence keygen` before production use."
+        );
+    }
+    let directory = Directory::load(&args.departments)
+        .map_err(anyhow::Error::msg)
+        .context("loading departments")?;
+    let seed = if args.catalog.exists() {
+        types::load_dir(&args.catalog).map_err(anyhow::Error::msg)?
+    } else {
+        Vec::new()
+    };
+    let store = Arc::new(
+        SledStore::open(&args.data_dir)
+            .with_context(|| format!("opening {}", args.data_dir.display()))?,
+    );
+    let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
+    let state = AppState {
+        registry: Arc::new(registry),
+        directory: DirectoryHandle::new(directory),
+    };
+    let limits = Limits {
+        max_request_bytes: args.max_request_bytes,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        ..Limits::default()
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
+        spawn_reload_on_sighup(state.directory.clone(), args.departments.clone());
+        server::run(listener, state, limits, shutdown_signal()).await?;
+        tracing::info!("stopped; store flushed");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; draining requests");
+}
+
+/// On SIGHUP, reloads the departments file; a bad file is rejected and the old one kept.
+fn spawn_reload_on_sighup(handle: DirectoryHandle, path: PathBuf) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match Directory::load(&path) {
+                Ok(d) => {
+                    let n = d.departments().len();
+                    handle.replace(d);
+                    tracing::info!(departments = n, "reloaded departments file");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "departments file rejected; keeping the previous one")
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (handle, path);
+}

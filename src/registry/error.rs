@@ -1,0 +1,46 @@
+//! The registry's error: every way an operation can fail, in terms the API maps to
+//! status codes.
+
+use crate::licence::Invalid;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Bad input; names the field and the reason.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("licence number {number} is already used for type {type_code}")]
+    AlreadyExists { type_code: String, number: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The operation is illegal in the licence's current state.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A concurrent change won; the caller may retry.
+    #[error("{0}")]
+    Aborted(String),
+    /// A stored record or event no longer matches its signature.
+    #[error("record {0} failed signature verification")]
+    Tampered(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NumberTaken {
+                type_code, number, ..
+            } => RegistryError::AlreadyExists { type_code, number },
+            StoreError::NotFound(what) => RegistryError::NotFound(what),
+            StoreError::Conflict(what) => {
+                RegistryError::Aborted(format!("concurrent change to {what}; retry"))
+            }
+            other => RegistryError::Store(other),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Reading licences back: fetching a version with its signed bytes and events,
+//! checking authenticity, deriving status, and public verification.
+
+use super::{digest, Registry, RegistryError, Result};
+use crate::catalog::Department;
+use crate::licence::status::{self, EventKind, LicenceStatus, Standing, StatusEvent};
+use crate::licence::{Licence, SignedRecord};
+use crate::store::SignedEvent;
+
+/// A licence version as the repository holds it, checked.
+#[derive(Debug, Clone)]
+pub struct LicenceView {
+    pub licence: Licence,
+    pub record: SignedRecord,
+    pub events: Vec<(StatusEvent, SignedEvent)>,
+    pub standing: Standing,
+    pub status: LicenceStatus,
+    /// The identifier of the current version of this licence (differs when superseded).
+    pub current_identifier: String,
+}
+
+/// The public answer to "is this licence genuine and valid?".
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub identifier: String,
+    pub authentic: bool,
+    /// `None` when not authentic: nothing about a tampered record is vouched for.
+    pub status: Option<LicenceStatus>,
+    pub detail: String,
+    /// Masked for public display.
+    pub licence: Option<Licence>,
+    pub current_identifier: String,
+    pub migrated: bool,
+    pub digest: [u8; 32],
+    pub key_id: String,
+}
+
+impl Registry {
+    /// Loads a version and verifies its record and event chain. A record or event whose
+    /// bytes do not match its signature yields [`RegistryError::Tampered`].
+    pub fn load(&self, identifier: &str) -> Result<LicenceView> {
+        let record = self
+            .store
+            .get(identifier)?
+            .ok_or_else(|| RegistryError::NotFound(format!("licence {identifier}")))?;
+        let licence = record
+            .verify(&self.keys)
+            .map_err(|_| RegistryError::Tampered(identifier.to_string()))?;
+        if licence.identifier != identifier {
+            return Err(RegistryError::Tampered(identifier.to_string()));
+        }
+        let events = self.verified_events(identifier, &record)?;
+        let plain: Vec<StatusEvent> = events.iter().map(|(e, _)| e.clone()).collect();
+        let standing = status::standing_of(&plain);
+        let status = status::status_on(&licence, standing, self.clock.today());
+        let current_identifier = match standing {
+            Standing::Superseded => self
+                .store
+                .find_number(&licence.licence_type_code, &licence.licence_number)?
+                .unwrap_or_else(|| identifier.to_string()),
+            _ => identifier.to_string(),
+        };
+        Ok(LicenceView {
+            licence,
+            record,
+            events,
+            standing,
+            status,
+            current_identifier,
+        })
+    }
+
+    /// Verifies every event's signature and the hash chain that starts at the record.
+    fn verified_events(
+        &self,
+        identifier: &str,
+        record: &SignedRecord,
+    ) -> Result<Vec<(StatusEvent, SignedEvent)>> {
+        let tampered = || RegistryError::Tampered(identifier.to_string());
+        let mut prev = digest(&record.bytes);
+        let mut out = Vec::new();
+        for (i, se) in self.store.events(identifier)?.into_iter().enumerate() {
+            self.keys
+                .verify(&se.key_id, &se.bytes, &se.signature)
+                .map_err(|_| tampered())?;
+            let e = StatusEvent::from_canonical(&se.bytes).map_err(|_| tampered())?;
+            if e.identifier != identifier
+                || e.seq as usize != i
+                || se.seq != e.seq
+                || e.prev_digest != hex::encode(prev)
+            {
+                return Err(tampered());
+            }
+            prev = digest(&se.bytes);
+            out.push((e, se));
+        }
+        if out.is_empty() {
+            return Err(tampered());
+        }
+        Ok(out)
+    }
+
+    /// A department reads a licence: it must be allowed to read the type.
+    pub fn read(&self, caller: &Department, identifier: &str) -> Result<LicenceView> {
+        let view = self.load(identifier)?;
+        if !caller.may_read(&view.licence.licence_type_code) {
+            return Err(RegistryError::PermissionDenied(format!(
+                "{} may not read licences of type {}",
+                caller.name, view.licence.licence_type_code
+            )));
+        }
+        Ok(view)
+    }
+
+    /// Resolves `(type, number)` to the current version's identifier.
+    pub fn identifier_for_number(&self, type_code: &str, number: &str) -> Result<String> {
+        self.store.find_number(type_code, number)?.ok_or_else(|| {
+            RegistryError::NotFound(format!("licence number {number} of type {type_code}"))
+        })
+    }
+
+    /// Public verification: authenticity and status, with personal data masked.
+    pub fn verify(&self, identifier: &str) -> Result<Verification> {
+        match self.load(identifier) {
+            Ok(view) => {
+                let migrated = view
+                    .events
+                    .first()
+                    .is_some_and(|(e, _)| e.kind == EventKind::Migrated);
+                let detail = describe(&view);
+                Ok(Verification {
+                    identifier: identifier.to_string(),
+                    authentic: true,
+                    status: Some(view.status),
+                    detail,
+                    licence: Some(view.licence.masked()),
+                    current_identifier: view.current_identifier.clone(),
+                    migrated,
+                    digest: view.record.digest(),
+                    key_id: view.record.key_id.clone(),
+                })
+            }
+            Err(RegistryError::Tampered(_)) => {
+                let record = self.store.get(identifier)?;
+                Ok(Verification {
+                    identifier: identifier.to_string(),
+                    authentic: false,
+                    status: None,
+                    detail: "NOT AUTHENTIC: the stored record or its history does not match its signature".into(),
+                    licence: None,
+                    current_identifier: String::new(),
+                    migrated: false,
+                    digest: record.as_ref().map(|r| r.digest()).unwrap_or_default(),
+                    key_id: record.map(|r| r.key_id).unwrap_or_default(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn describe(view: &LicenceView) -> String {
+    let l = &view.licence;
+    let until = l
+        .valid_until
+        .map(crate::licence::record::format_date)
+        .unwrap_or_else(|| "长期 (no end)".into());
+    match view.status {
+        LicenceStatus::Valid => format!("authentic and valid until {until}"),
+        LicenceStatus::NotYetValid => {
+            format!(
+                "authentic, not valid before {}",
+                crate::licence::record::format_date(l.valid_from)
+            )
+        }
+        LicenceStatus::Expired => format!("authentic, expired on {until}"),
+        LicenceStatus::Superseded => {
+            format!("authentic, superseded by {}", view.current_identifier)
+        }
+        other => {
+            let reason = view
+                .events
+                .last()
+                .map(|(e, _)| e.reason.as_str())
+                .unwrap_or("");
+            format!("authentic, {} ({reason})", other.as_str())
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Builds the gRPC router (elicence services, health, reflection) and runs it on an
+//! already-bound listener until the shutdown future resolves — which is what lets tests
+//! bind port 0 and start a real server without sleeps.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::api::pb::catalog_service_server::CatalogServiceServer;
+use crate::api::pb::licence_service_server::LicenceServiceServer;
+use crate::api::pb::verification_service_server::VerificationServiceServer;
+use crate::api::{pb, AppState, CatalogApi, LicenceApi, VerificationApi};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("reflection setup: {0}")]
+    Reflection(String),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("final flush: {0}")]
+    Flush(#[from] StoreError),
+}
+
+/// Transport limits. Defaults are safe for a service exposed to the internet.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request message accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// Per-request deadline.
+    pub request_timeout: Duration,
+    /// Concurrent requests per connection.
+    pub concurrency_per_connection: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            concurrency_per_connection: 256,
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests and flushes the store.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<LicenceServiceServer<LicenceApi>>()
+        .await;
+    health
+        .set_serving::<VerificationServiceServer<VerificationApi>>()
+        .await;
+    health
+        .set_serving::<CatalogServiceServer<CatalogApi>>()
+        .await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
+        .build_v1()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+
+    let max = limits.max_request_bytes;
+    let registry = state.registry.clone();
+    Server::builder()
+        .timeout(limits.request_timeout)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            LicenceServiceServer::new(LicenceApi::new(state.clone()))
+                .max_decoding_message_size(max),
+        )
+        .add_service(
+            VerificationServiceServer::new(VerificationApi::new(state.clone()))
+                .max_decoding_message_size(max),
+        )
+        .add_service(
+            CatalogServiceServer::new(CatalogApi::new(state.clone()))
+                .max_decoding_message_size(max),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    registry.store().flush()?;
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! Byte layouts of stored values and index keys. Index keys join ASCII-safe parts with
+//! 0x00, which validated text never contains, so prefixes cannot collide.
+
+use super::{Result, SignedEvent, StoreError};
+use crate::licence::SignedRecord;
+
+pub const SEP: u8 = 0;
+
+pub fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(SEP);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// `[key_id len: u8][key_id][signature: 64][bytes]`
+pub fn encode_signed(key_id: &str, signature: &[u8; 64], bytes: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(1 + key_id.len() + 64 + bytes.len());
+    v.push(key_id.len() as u8);
+    v.extend_from_slice(key_id.as_bytes());
+    v.extend_from_slice(signature);
+    v.extend_from_slice(bytes);
+    v
+}
+
+pub fn decode_signed(v: &[u8]) -> Result<(String, [u8; 64], Vec<u8>)> {
+    let corrupt = || StoreError::Corrupt("truncated signed value".into());
+    let n = *v.first().ok_or_else(corrupt)? as usize;
+    if v.len() < 1 + n + 64 {
+        return Err(corrupt());
+    }
+    let key_id = String::from_utf8(v[1..1 + n].to_vec()).map_err(|_| corrupt())?;
+    let mut sig = [0u8; 64];
+    sig.copy_from_slice(&v[1 + n..1 + n + 64]);
+    Ok((key_id, sig, v[1 + n + 64..].to_vec()))
+}
+
+pub fn encode_record(r: &SignedRecord) -> Vec<u8> {
+    encode_signed(&r.key_id, &r.signature, &r.bytes)
+}
+
+pub fn decode_record(v: &[u8]) -> Result<SignedRecord> {
+    let (key_id, signature, bytes) = decode_signed(v)?;
+    Ok(SignedRecord {
+        bytes,
+        signature,
+        key_id,
+    })
+}
+
+pub fn event_key(identifier: &str, seq: u32) -> Vec<u8> {
+    let mut k = key(&[identifier.as_bytes(), b""]);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn decode_event(k: &[u8], v: &[u8]) -> Result<SignedEvent> {
+    if k.len() < 4 {
+        return Err(StoreError::Corrupt("short event key".into()));
+    }
+    let seq = u32::from_be_bytes(k[k.len() - 4..].try_into().expect("4 bytes"));
+    let (key_id, signature, bytes) = decode_signed(v)?;
+    Ok(SignedEvent {
+        seq,
+        bytes,
+        signature,
+        key_id,
+    })
+}

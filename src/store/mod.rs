@@ -1,0 +1,178 @@
+//! Storage: the interface the service holds, and its embedded sled backend.
+//!
+//! The interface speaks in domain terms — signed records, signed events, indexes,
+//! atomic multi-record writes, durability — so that another backend (a PostgreSQL-
+//! protocol engine for a province-scale deployment) can replace sled without anything
+//! outside this module changing.
+
+mod codec;
+mod group_commit;
+mod sled_store;
+
+pub use group_commit::GroupCommit;
+pub use sled_store::SledStore;
+
+use crate::catalog::LicenceType;
+use crate::licence::SignedRecord;
+
+/// A signed lifecycle event as stored: canonical bytes, signature and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEvent {
+    pub seq: u32,
+    pub bytes: Vec<u8>,
+    pub signature: [u8; 64],
+    pub key_id: String,
+}
+
+/// Everything written when a licence version is created: the record, the fields its
+/// indexes need, and its first event.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub identifier: String,
+    pub type_code: String,
+    pub licence_number: String,
+    pub holder_code_type: String,
+    pub holder_code: String,
+    pub issuer_code: String,
+    /// ISO date, ordered for range scans.
+    pub issue_date: String,
+    pub record: SignedRecord,
+    /// Event seq 0 of the new record (issued, migrated or reissued).
+    pub first_event: SignedEvent,
+}
+
+/// An idempotency key: who asked and their request id.
+#[derive(Debug, Clone)]
+pub struct RequestKey {
+    pub caller: String,
+    pub request_id: String,
+}
+
+/// The result of an idempotent write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written now.
+    Written,
+    /// The same request was already done; this is the identifier it produced.
+    Replayed(String),
+}
+
+/// Result of a batch insert (migration).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Identifiers written, in input order (`None` where the key was already present).
+    pub written: Vec<Option<String>>,
+}
+
+/// A page of index results.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub identifiers: Vec<String>,
+    /// Opaque position to continue from; `None` at the end.
+    pub next: Option<Vec<u8>>,
+}
+
+/// What a query selects.
+#[derive(Debug, Clone)]
+pub enum IndexQuery {
+    Holder {
+        code_type: String,
+        code: String,
+    },
+    Type {
+        type_code: String,
+        from: String,
+        to: String,
+    },
+    Issuer {
+        issuer_code: String,
+        from: String,
+        to: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("licence number {number} is already used for type {type_code} (by {identifier})")]
+    NumberTaken {
+        type_code: String,
+        number: String,
+        identifier: String,
+    },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("concurrent change to {0}; retry")]
+    Conflict(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("storage I/O: {0}")]
+    Io(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { .. } => StoreError::Corrupt(e.to_string()),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The storage interface. All methods are synchronous and short (no fsync); durability
+/// is requested separately through [`Store::durable`], which group-commits.
+pub trait Store: Send + Sync + 'static {
+    /// A fresh, never-reused number for building serials.
+    fn next_sequence(&self) -> Result<u64>;
+
+    /// The identifier an earlier request with this key produced, if any.
+    fn replayed(&self, key: &RequestKey) -> Result<Option<String>>;
+
+    /// Atomically: checks the licence number is free, stores the record, its indexes,
+    /// its first event and the request key.
+    fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Result<WriteOutcome>;
+
+    /// Atomically: appends `supersede` to the events of `old` (whose last event must
+    /// have seq `supersede.seq - 1`) and inserts `new` (same type and number, which
+    /// moves the number index to it).
+    fn reissue(
+        &self,
+        old: &str,
+        supersede: SignedEvent,
+        new: NewRecord,
+        request: Option<RequestKey>,
+    ) -> Result<WriteOutcome>;
+
+    /// Appends an event; fails with `Conflict` unless the last stored event has seq
+    /// `event.seq - 1`.
+    fn append_event(
+        &self,
+        identifier: &str,
+        event: SignedEvent,
+        request: Option<RequestKey>,
+    ) -> Result<WriteOutcome>;
+
+    /// Inserts many migrated records in one atomic write, skipping those whose
+    /// `(type, number)` already exists.
+    fn insert_batch(&self, batch: Vec<NewRecord>) -> Result<BatchOutcome>;
+
+    fn get(&self, identifier: &str) -> Result<Option<SignedRecord>>;
+    /// The identifier of the current version of `(type, number)`.
+    fn find_number(&self, type_code: &str, number: &str) -> Result<Option<String>>;
+    fn events(&self, identifier: &str) -> Result<Vec<SignedEvent>>;
+    /// Identifiers matching a query, in index order, from `after` (exclusive).
+    fn query(&self, q: &IndexQuery, after: Option<&[u8]>, limit: usize) -> Result<Page>;
+    /// Every stored identifier (for consistency checks and backups).
+    fn all_identifiers(&self) -> Result<Vec<String>>;
+
+    fn put_type(&self, t: &LicenceType) -> Result<()>;
+    fn get_type(&self, code: &str) -> Result<Option<LicenceType>>;
+    fn list_types(&self) -> Result<Vec<LicenceType>>;
+
+    /// Resolves once everything written before the call is durable on disk. Concurrent
+    /// callers share one flush.
+    fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<()>>;
+    /// Flushes synchronously (shutdown, CLI).
+    fn flush(&self) -> Result<()>;
+}

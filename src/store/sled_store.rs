@@ -1,0 +1,436 @@
+//! The embedded sled backend. One sled database, one tree per record kind and index;
+//! every write that touches several trees is one sled transaction.
+//!
+//! Trees and key layouts (`·` is the 0x00 separator):
+//! - `records`       identifier → signed record
+//! - `events`        identifier · seq(u32 BE) → signed event
+//! - `idx_number`    type · number → identifier of the current version
+//! - `idx_holder`    holder code type · holder code · identifier → ()
+//! - `idx_type`      type · issue date · identifier → ()
+//! - `idx_issuer`    issuer code · issue date · identifier → ()
+//! - `requests`      caller · request id → identifier (idempotency)
+//! - `catalog`       type code → licence type (JSON)
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Db, Transactional, Tree};
+
+use super::codec::{self, key};
+use super::group_commit::GroupCommit;
+use super::{
+    BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedEvent, Store, StoreError,
+    WriteOutcome,
+};
+use crate::catalog::LicenceType;
+use crate::licence::SignedRecord;
+
+const RECORDS: usize = 0;
+const EVENTS: usize = 1;
+const IDX_NUMBER: usize = 2;
+const IDX_HOLDER: usize = 3;
+const IDX_TYPE: usize = 4;
+const IDX_ISSUER: usize = 5;
+const REQUESTS: usize = 6;
+const TREE_NAMES: [&str; 7] = [
+    "records",
+    "events",
+    "idx_number",
+    "idx_holder",
+    "idx_type",
+    "idx_issuer",
+    "requests",
+];
+
+pub struct SledStore {
+    db: Db,
+    trees: Vec<Tree>,
+    catalog: Tree,
+    commit: GroupCommit,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+fn abort<T>(e: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => e.into(),
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SledStore> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            // Durability is ours to request (group commit); no background timer flushes.
+            .flush_every_ms(None)
+            .open()?;
+        SledStore::with_db(db)
+    }
+
+    fn with_db(db: Db) -> Result<SledStore> {
+        let trees = TREE_NAMES
+            .iter()
+            .map(|n| db.open_tree(n))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let catalog = db.open_tree("catalog")?;
+        let flush_db = db.clone();
+        let commit = GroupCommit::start(Arc::new(move || {
+            flush_db.flush().map(|_| ()).map_err(StoreError::from)
+        }));
+        Ok(SledStore {
+            db,
+            trees,
+            catalog,
+            commit,
+        })
+    }
+
+    /// The raw sled database (backup and consistency tooling inside this module's crate).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn put_record(t: &[TransactionalTree], new: &NewRecord) -> TxResult<()> {
+        let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
+        t[RECORDS].insert(new.identifier.as_bytes(), codec::encode_record(&new.record))?;
+        t[EVENTS].insert(
+            codec::event_key(&new.identifier, new.first_event.seq),
+            codec::encode_signed(
+                &new.first_event.key_id,
+                &new.first_event.signature,
+                &new.first_event.bytes,
+            ),
+        )?;
+        t[IDX_NUMBER].insert(number_key, new.identifier.as_bytes())?;
+        let id = new.identifier.as_bytes();
+        t[IDX_HOLDER].insert(
+            key(&[
+                new.holder_code_type.as_bytes(),
+                new.holder_code.as_bytes(),
+                id,
+            ]),
+            &[],
+        )?;
+        t[IDX_TYPE].insert(
+            key(&[new.type_code.as_bytes(), new.issue_date.as_bytes(), id]),
+            &[],
+        )?;
+        t[IDX_ISSUER].insert(
+            key(&[new.issuer_code.as_bytes(), new.issue_date.as_bytes(), id]),
+            &[],
+        )?;
+        Ok(())
+    }
+
+    fn request_key(r: &RequestKey) -> Vec<u8> {
+        key(&[r.caller.as_bytes(), r.request_id.as_bytes()])
+    }
+
+    /// Checks the request key inside a transaction; `Some` means replay.
+    fn check_request(
+        t: &[TransactionalTree],
+        request: &Option<RequestKey>,
+    ) -> TxResult<Option<String>> {
+        if let Some(r) = request {
+            if let Some(v) = t[REQUESTS].get(Self::request_key(r))? {
+                return Ok(Some(String::from_utf8_lossy(&v).into_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn record_request(
+        t: &[TransactionalTree],
+        request: &Option<RequestKey>,
+        identifier: &str,
+    ) -> TxResult<()> {
+        if let Some(r) = request {
+            t[REQUESTS].insert(Self::request_key(r), identifier.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn last_event_seq(&self, identifier: &str) -> Result<Option<u32>> {
+        let prefix = key(&[identifier.as_bytes(), b""]);
+        match self.trees[EVENTS].scan_prefix(&prefix).next_back() {
+            Some(kv) => {
+                let (k, _) = kv?;
+                Ok(Some(u32::from_be_bytes(
+                    k[k.len() - 4..].try_into().expect("4 bytes"),
+                )))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn append_in_tx(
+        t: &[TransactionalTree],
+        identifier: &str,
+        event: &SignedEvent,
+    ) -> TxResult<()> {
+        if event.seq == 0
+            || t[EVENTS]
+                .get(codec::event_key(identifier, event.seq - 1))?
+                .is_none()
+        {
+            return abort(StoreError::Conflict(identifier.to_string()));
+        }
+        let k = codec::event_key(identifier, event.seq);
+        if t[EVENTS].get(&k)?.is_some() {
+            return abort(StoreError::Conflict(identifier.to_string()));
+        }
+        t[EVENTS].insert(
+            k,
+            codec::encode_signed(&event.key_id, &event.signature, &event.bytes),
+        )?;
+        Ok(())
+    }
+}
+
+impl Store for SledStore {
+    fn next_sequence(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    fn replayed(&self, key: &RequestKey) -> Result<Option<String>> {
+        Ok(self.trees[REQUESTS]
+            .get(Self::request_key(key))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Result<WriteOutcome> {
+        let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
+        self.trees[..]
+            .transaction(|t| {
+                if let Some(id) = Self::check_request(t, &request)? {
+                    return Ok(WriteOutcome::Replayed(id));
+                }
+                if let Some(existing) = t[IDX_NUMBER].get(&number_key)? {
+                    return abort(StoreError::NumberTaken {
+                        type_code: new.type_code.clone(),
+                        number: new.licence_number.clone(),
+                        identifier: String::from_utf8_lossy(&existing).into_owned(),
+                    });
+                }
+                Self::put_record(t, &new)?;
+                Self::record_request(t, &request, &new.identifier)?;
+                Ok(WriteOutcome::Written)
+            })
+            .map_err(tx_err)
+    }
+
+    fn reissue(
+        &self,
+        old: &str,
+        supersede: SignedEvent,
+        new: NewRecord,
+        request: Option<RequestKey>,
+    ) -> Result<WriteOutcome> {
+        let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
+        self.trees[..]
+            .transaction(|t| {
+                if let Some(id) = Self::check_request(t, &request)? {
+                    return Ok(WriteOutcome::Replayed(id));
+                }
+                // The number must still point at the version being replaced.
+                match t[IDX_NUMBER].get(&number_key)? {
+                    Some(current) if current.as_ref() == old.as_bytes() => {}
+                    _ => return abort(StoreError::Conflict(old.to_string())),
+                }
+                if t[RECORDS].get(new.identifier.as_bytes())?.is_some() {
+                    return abort(StoreError::Conflict(new.identifier.clone()));
+                }
+                Self::append_in_tx(t, old, &supersede)?;
+                Self::put_record(t, &new)?;
+                Self::record_request(t, &request, &new.identifier)?;
+                Ok(WriteOutcome::Written)
+            })
+            .map_err(tx_err)
+    }
+
+    fn append_event(
+        &self,
+        identifier: &str,
+        event: SignedEvent,
+        request: Option<RequestKey>,
+    ) -> Result<WriteOutcome> {
+        self.trees[..]
+            .transaction(|t| {
+                if let Some(id) = Self::check_request(t, &request)? {
+                    return Ok(WriteOutcome::Replayed(id));
+                }
+                Self::append_in_tx(t, identifier, &event)?;
+                Self::record_request(t, &request, identifier)?;
+                Ok(WriteOutcome::Written)
+            })
+            .map_err(tx_err)
+    }
+
+    fn insert_batch(&self, batch: Vec<NewRecord>) -> Result<BatchOutcome> {
+        let number_keys: Vec<Vec<u8>> = batch
+            .iter()
+            .map(|n| key(&[n.type_code.as_bytes(), n.licence_number.as_bytes()]))
+            .collect();
+        self.trees[..]
+            .transaction(|t| {
+                let mut written = Vec::with_capacity(batch.len());
+                for (new, nk) in batch.iter().zip(&number_keys) {
+                    if t[IDX_NUMBER].get(nk)?.is_some() {
+                        written.push(None);
+                        continue;
+                    }
+                    Self::put_record(t, new)?;
+                    written.push(Some(new.identifier.clone()));
+                }
+                Ok(BatchOutcome { written })
+            })
+            .map_err(tx_err)
+    }
+
+    fn get(&self, identifier: &str) -> Result<Option<SignedRecord>> {
+        self.trees[RECORDS]
+            .get(identifier.as_bytes())?
+            .map(|v| codec::decode_record(&v))
+            .transpose()
+    }
+
+    fn find_number(&self, type_code: &str, number: &str) -> Result<Option<String>> {
+        Ok(self.trees[IDX_NUMBER]
+            .get(key(&[type_code.as_bytes(), number.as_bytes()]))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn events(&self, identifier: &str) -> Result<Vec<SignedEvent>> {
+        let prefix = key(&[identifier.as_bytes(), b""]);
+        self.trees[EVENTS]
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                codec::decode_event(&k, &v)
+            })
+            .collect()
+    }
+
+    fn query(&self, q: &IndexQuery, after: Option<&[u8]>, limit: usize) -> Result<Page> {
+        let (tree, start, end) = match q {
+            IndexQuery::Holder { code_type, code } => {
+                let p = key(&[code_type.as_bytes(), code.as_bytes(), b""]);
+                let mut end = p.clone();
+                end.push(0xff);
+                (&self.trees[IDX_HOLDER], p, end)
+            }
+            IndexQuery::Type {
+                type_code,
+                from,
+                to,
+            } => {
+                let mut end = key(&[type_code.as_bytes(), to.as_bytes()]);
+                end.push(1);
+                (
+                    &self.trees[IDX_TYPE],
+                    key(&[type_code.as_bytes(), from.as_bytes()]),
+                    end,
+                )
+            }
+            IndexQuery::Issuer {
+                issuer_code,
+                from,
+                to,
+            } => {
+                let mut end = key(&[issuer_code.as_bytes(), to.as_bytes()]);
+                end.push(1);
+                (
+                    &self.trees[IDX_ISSUER],
+                    key(&[issuer_code.as_bytes(), from.as_bytes()]),
+                    end,
+                )
+            }
+        };
+        let range_start = match after {
+            Some(a) if a >= start.as_slice() && a < end.as_slice() => {
+                let mut s = a.to_vec();
+                s.push(0);
+                s
+            }
+            _ => start,
+        };
+        let mut page = Page::default();
+        let mut last = None;
+        for kv in tree.range(range_start..end) {
+            let (k, _) = kv?;
+            if page.identifiers.len() == limit {
+                page.next = last;
+                return Ok(page);
+            }
+            let id_start = k
+                .iter()
+                .rposition(|b| *b == codec::SEP)
+                .map(|p| p + 1)
+                .unwrap_or(0);
+            page.identifiers
+                .push(String::from_utf8_lossy(&k[id_start..]).into_owned());
+            last = Some(k.to_vec());
+        }
+        Ok(page)
+    }
+
+    fn all_identifiers(&self) -> Result<Vec<String>> {
+        self.trees[RECORDS]
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    fn put_type(&self, t: &LicenceType) -> Result<()> {
+        let json = serde_json::to_vec(t).expect("licence type serialises");
+        self.catalog.insert(t.code.as_bytes(), json)?;
+        Ok(())
+    }
+
+    fn get_type(&self, code: &str) -> Result<Option<LicenceType>> {
+        self.catalog
+            .get(code.as_bytes())?
+            .map(|v| {
+                serde_json::from_slice(&v)
+                    .map_err(|e| StoreError::Corrupt(format!("catalog {code}: {e}")))
+            })
+            .transpose()
+    }
+
+    fn list_types(&self) -> Result<Vec<LicenceType>> {
+        self.catalog
+            .iter()
+            .values()
+            .map(|v| {
+                serde_json::from_slice(&v?)
+                    .map_err(|e| StoreError::Corrupt(format!("catalog: {e}")))
+            })
+            .collect()
+    }
+
+    fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<()>> {
+        self.commit.wait()
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+impl SledStore {
+    /// Sequence number of the last event of a licence (used by lifecycle writes).
+    pub fn last_seq(&self, identifier: &str) -> Result<Option<u32>> {
+        self.last_event_seq(identifier)
+    }
+}

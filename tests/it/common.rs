@@ -1,0 +1,203 @@
+//! Shared helpers: start a real server on 127.0.0.1:0 over a temp data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use elicence::api::pb::catalog_service_client::CatalogServiceClient;
+use elicence::api::pb::licence_service_client::LicenceServiceClient;
+use elicence::api::pb::verification_service_client::VerificationServiceClient;
+use elicence::api::pb::{self, Field, IssueLicenceRequest};
+use elicence::api::{AppState, DirectoryHandle};
+use elicence::catalog::{types, Directory};
+use elicence::clock::{Clock, FixedClock};
+use elicence::registry::Registry;
+use elicence::server::{self, Limits};
+use elicence::store::SledStore;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::Request;
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+pub const SCJGJ: &str = "dev-scjgj-token";
+pub const ZJJ: &str = "dev-zjj-token";
+pub const ZWFW: &str = "dev-zwfw-token";
+pub const RSJ: &str = "dev-rsj-token";
+pub const BUSINESS_LICENCE: &str = "11100000000013338W011";
+pub const FOOD_PERMIT: &str = "11100000000013338W012";
+pub const SCJGJ_CODE: &str = "11420800MB1A234561";
+
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub channel: Channel,
+    pub data_dir: PathBuf,
+    pub clock: Arc<FixedClock>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// 2026-11-27 10:00 China time.
+pub fn default_now() -> time::OffsetDateTime {
+    time::macros::datetime!(2026-11-27 02:00 UTC)
+}
+
+pub async fn spawn_server() -> TestServer {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut s = spawn_server_at(&dir, Arc::new(FixedClock::new(default_now()))).await;
+    s._tmp = Some(tmp);
+    s
+}
+
+pub async fn spawn_server_at(data_dir: &Path, clock: Arc<FixedClock>) -> TestServer {
+    let keys = elicence::keys::load(&Path::new(ROOT).join("keys-example"), false).unwrap();
+    let directory =
+        Directory::load(&Path::new(ROOT).join("keys-example/departments.toml")).unwrap();
+    let seed = types::load_dir(&Path::new(ROOT).join("templates/catalog")).unwrap();
+    let store = Arc::new(SledStore::open(data_dir).unwrap());
+    let registry = Registry::new(
+        store,
+        Arc::new(keys.ring),
+        clock.clone() as Arc<dyn Clock>,
+        seed,
+    )
+    .unwrap();
+    let state = AppState {
+        registry: Arc::new(registry),
+        directory: DirectoryHandle::new(directory),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        server::run(listener, state, Limits::default(), async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    TestServer {
+        addr,
+        channel,
+        data_dir: data_dir.to_path_buf(),
+        clock,
+        shutdown: Some(tx),
+        handle: Some(handle),
+        _tmp: None,
+    }
+}
+
+impl TestServer {
+    pub fn licences(&self) -> LicenceServiceClient<Channel> {
+        LicenceServiceClient::new(self.channel.clone())
+    }
+
+    pub fn verification(&self) -> VerificationServiceClient<Channel> {
+        VerificationServiceClient::new(self.channel.clone())
+    }
+
+    pub fn catalog(&self) -> CatalogServiceClient<Channel> {
+        CatalogServiceClient::new(self.channel.clone())
+    }
+
+    /// Stops the server gracefully and waits until the store is closed.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap();
+        }
+        self._tmp.take()
+    }
+}
+
+/// A request carrying a department's bearer token.
+pub fn authed<T>(token: &str, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    let v: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    r.metadata_mut().insert("authorization", v);
+    r
+}
+
+/// A valid business licence (营业执照) for a company.
+pub fn business_licence(number: &str) -> pb::Licence {
+    pb::Licence {
+        licence_type_code: BUSINESS_LICENCE.into(),
+        licence_number: number.into(),
+        issuer_name: "荆门市市场监督管理局".into(),
+        issuer_code: SCJGJ_CODE.into(),
+        issuer_level: "地市级".into(),
+        issue_date: "2026-03-01".into(),
+        holder_name: "荆门市楚韵食品有限公司".into(),
+        holder_code: "91440300708461136T".into(),
+        holder_code_type: "001".into(),
+        valid_from: "2026-03-01".into(),
+        valid_until: "".into(),
+        region_code: "420800".into(),
+        related_item: "企业设立登记".into(),
+        fields: vec![
+            Field {
+                name: "类型".into(),
+                value: "有限责任公司".into(),
+            },
+            Field {
+                name: "法定代表人".into(),
+                value: "王堃".into(),
+            },
+            Field {
+                name: "注册资本".into(),
+                value: "伍佰万元整".into(),
+            },
+            Field {
+                name: "经营范围".into(),
+                value: "食品销售；餐饮服务；农副产品收购。".into(),
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// A valid food-business permit (食品经营许可证) held by a natural person.
+pub fn food_permit_for_person(number: &str) -> pb::Licence {
+    pb::Licence {
+        licence_type_code: FOOD_PERMIT.into(),
+        licence_number: number.into(),
+        holder_name: "张小明".into(),
+        holder_code: "420802199001011234".into(),
+        holder_code_type: "111".into(),
+        valid_from: "2026-01-01".into(),
+        valid_until: "2030-12-31".into(),
+        fields: vec![Field {
+            name: "经营项目".into(),
+            value: "预包装食品销售".into(),
+        }],
+        ..business_licence(number)
+    }
+}
+
+pub async fn issue(
+    server: &TestServer,
+    request_id: &str,
+    licence: pb::Licence,
+) -> pb::IssueLicenceResponse {
+    server
+        .licences()
+        .issue_licence(authed(
+            SCJGJ,
+            IssueLicenceRequest {
+                request_id: request_id.into(),
+                licence: Some(licence),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}

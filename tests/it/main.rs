@@ -1,0 +1,5 @@
+//! Integration tests: a real server on a port-0 listener, driven through the generated
+//! gRPC client. One binary; each module covers one area.
+
+mod common;
+mod core;
