@@ -51,3 +51,38 @@ impl SignedRecord {
         Ok(licence)
     }
 }
+
+#[cfg(test)]
+mod worked_example {
+    //! The worked example in `docs/VERIFYING.md` comes from `docs/verifying-example.json`,
+    //! which this test reproduces byte for byte (regenerate with
+    //! `ELICENCE_WRITE_DOC_EXAMPLE=1 cargo test worked_example`).
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    #[test]
+    fn docs_worked_example_is_reproducible() {
+        let keys = KeyRing::single(SigningKey::from_bytes(&[7u8; 32]));
+        let (valid, _) = record::tests::sample_draft().validate(CheckDigits::Strict).unwrap();
+        let id = LicenceId::new("11100000000013338W011", "11110000000021135M", "20260000001", 1).unwrap();
+        let licence =
+            valid.into_licence(&id, "营业执照", keys.active_key_id(), time::macros::datetime!(2026-03-01 08:00 UTC));
+        let signed = SignedRecord::sign(&licence, &keys);
+        let public_key = keys.public_keys()[0].public_key;
+        let example = serde_json::json!({
+            "key_id": signed.key_id,
+            "public_key_hex": hex::encode(public_key),
+            "signed_record_utf8": String::from_utf8(signed.bytes.clone()).unwrap(),
+            "signed_record_hex": hex::encode(&signed.bytes),
+            "signature_hex": hex::encode(signed.signature),
+            "digest_sha256_hex": hex::encode(signed.digest()),
+        });
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verifying-example.json");
+        let text = serde_json::to_string_pretty(&example).unwrap() + "\n";
+        if std::env::var_os("ELICENCE_WRITE_DOC_EXAMPLE").is_some() {
+            std::fs::write(path, &text).unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(path).unwrap(), text, "docs/verifying-example.json is stale");
+        assert_eq!(signing::key_id(&ed25519_dalek::VerifyingKey::from_bytes(&public_key).unwrap()), signed.key_id);
+    }
+}
