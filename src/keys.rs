@@ -51,23 +51,20 @@ pub const KEYRING_FILE: &str = "keyring.toml";
 pub fn load(dir: &Path, allow_insecure: bool) -> Result<LoadedKeys, String> {
     let path = dir.join(KEYRING_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file: KeyringFile =
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file: KeyringFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut specs = Vec::new();
     for (i, k) in file.keys.iter().enumerate() {
         let public_path = dir.join(&k.public);
         let public_pem = std::fs::read_to_string(&public_path)
             .map_err(|e| format!("key[{i}].public {}: {e}", public_path.display()))?;
-        let verifying = signing::verifying_key_from_pem(&public_pem)
-            .map_err(|e| format!("key[{i}].public: {e}"))?;
+        let verifying = signing::verifying_key_from_pem(&public_pem).map_err(|e| format!("key[{i}].public: {e}"))?;
         let signing_key = match &k.private {
             Some(p) => {
                 let private_path = dir.join(p);
                 check_permissions(&private_path, allow_insecure || file.example)?;
                 let pem = std::fs::read_to_string(&private_path)
                     .map_err(|e| format!("key[{i}].private {}: {e}", private_path.display()))?;
-                let sk = signing::signing_key_from_pem(&pem)
-                    .map_err(|e| format!("key[{i}].private: {e}"))?;
+                let sk = signing::signing_key_from_pem(&pem).map_err(|e| format!("key[{i}].private: {e}"))?;
                 if sk.verifying_key() != verifying {
                     return Err(format!("key[{i}]: private and public keys do not match"));
                 }
@@ -116,11 +113,7 @@ mod tests {
 
     #[test]
     fn example_keys_load() {
-        let keys = load(
-            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/keys-example")),
-            false,
-        )
-        .unwrap();
+        let keys = load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/keys-example")), false).unwrap();
         assert!(keys.example);
         assert_eq!(keys.ring.active_key_id().len(), 16);
     }
@@ -137,11 +130,7 @@ mod tests {
             signing::public_key_pem(&sk.verifying_key()),
         )
         .unwrap();
-        std::fs::set_permissions(
-            dir.path().join("k.pem"),
-            std::fs::Permissions::from_mode(0o644),
-        )
-        .unwrap();
+        std::fs::set_permissions(dir.path().join("k.pem"), std::fs::Permissions::from_mode(0o644)).unwrap();
         std::fs::write(
             dir.path().join(KEYRING_FILE),
             "[[key]]\nprivate='k.pem'\npublic='k.pub.pem'\nactive=true\n",
@@ -150,11 +139,7 @@ mod tests {
         let err = load(dir.path(), false).err().unwrap();
         assert!(err.contains("readable by other users"), "{err}");
         assert!(load(dir.path(), true).is_ok());
-        std::fs::set_permissions(
-            dir.path().join("k.pem"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .unwrap();
+        std::fs::set_permissions(dir.path().join("k.pem"), std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(load(dir.path(), false).is_ok());
     }
 }

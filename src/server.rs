@@ -54,15 +54,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<LicenceServiceServer<LicenceApi>>()
-        .await;
-    health
-        .set_serving::<VerificationServiceServer<VerificationApi>>()
-        .await;
-    health
-        .set_serving::<CatalogServiceServer<CatalogApi>>()
-        .await;
+    health.set_serving::<LicenceServiceServer<LicenceApi>>().await;
+    health.set_serving::<VerificationServiceServer<VerificationApi>>().await;
+    health.set_serving::<CatalogServiceServer<CatalogApi>>().await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -84,18 +78,9 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(
-            LicenceServiceServer::new(LicenceApi::new(state.clone()))
-                .max_decoding_message_size(max),
-        )
-        .add_service(
-            VerificationServiceServer::new(VerificationApi::new(state.clone()))
-                .max_decoding_message_size(max),
-        )
-        .add_service(
-            CatalogServiceServer::new(CatalogApi::new(state.clone()))
-                .max_decoding_message_size(max),
-        )
+        .add_service(LicenceServiceServer::new(LicenceApi::new(state.clone())).max_decoding_message_size(max))
+        .add_service(VerificationServiceServer::new(VerificationApi::new(state.clone())).max_decoding_message_size(max))
+        .add_service(CatalogServiceServer::new(CatalogApi::new(state.clone())).max_decoding_message_size(max))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     registry.store().flush()?;

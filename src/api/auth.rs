@@ -29,15 +29,13 @@ impl DirectoryHandle {
     pub fn authenticate<T>(&self, req: &Request<T>) -> Result<Department, ApiError> {
         let dir = self.current();
         if let Some(value) = req.metadata().get("authorization") {
-            let value = value.to_str().map_err(|_| {
-                ApiError::Unauthenticated("authorization header is not valid text".into())
-            })?;
+            let value = value
+                .to_str()
+                .map_err(|_| ApiError::Unauthenticated("authorization header is not valid text".into()))?;
             let token = value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
-                .ok_or_else(|| {
-                    ApiError::Unauthenticated("authorization must be `Bearer <token>`".into())
-                })?;
+                .ok_or_else(|| ApiError::Unauthenticated("authorization must be `Bearer <token>`".into()))?;
             return dir
                 .authenticate(token.trim())
                 .cloned()

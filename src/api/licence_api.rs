@@ -32,17 +32,10 @@ pub(crate) fn check_use_cause(use_cause: &str) -> Result<(), Invalid> {
 
 #[tonic::async_trait]
 impl LicenceService for LicenceApi {
-    async fn issue_licence(
-        &self,
-        req: Request<IssueLicenceRequest>,
-    ) -> Result<Response<IssueLicenceResponse>, Status> {
+    async fn issue_licence(&self, req: Request<IssueLicenceRequest>) -> Result<Response<IssueLicenceResponse>, Status> {
         let caller = self.state.directory.authenticate(&req)?;
-        let IssueLicenceRequest {
-            request_id,
-            licence,
-        } = req.into_inner();
-        let licence =
-            licence.ok_or_else(|| ApiError::from(Invalid::new("licence", "is required")))?;
+        let IssueLicenceRequest { request_id, licence } = req.into_inner();
+        let licence = licence.ok_or_else(|| ApiError::from(Invalid::new("licence", "is required")))?;
         let r = self
             .state
             .registry
@@ -57,10 +50,7 @@ impl LicenceService for LicenceApi {
         }))
     }
 
-    async fn get_licence(
-        &self,
-        req: Request<GetLicenceRequest>,
-    ) -> Result<Response<GetLicenceResponse>, Status> {
+    async fn get_licence(&self, req: Request<GetLicenceRequest>) -> Result<Response<GetLicenceResponse>, Status> {
         let caller = self.state.directory.authenticate(&req)?;
         let GetLicenceRequest {
             identifier,
@@ -70,15 +60,11 @@ impl LicenceService for LicenceApi {
         } = req.into_inner();
         check_use_cause(&use_cause).map_err(ApiError::from)?;
         let registry = &self.state.registry;
-        let identifier = match (
-            identifier.trim(),
-            licence_type_code.trim(),
-            licence_number.trim(),
-        ) {
+        let identifier = match (identifier.trim(), licence_type_code.trim(), licence_number.trim()) {
             (id, "", "") if !id.is_empty() => id.to_string(),
-            ("", t, n) if !t.is_empty() && !n.is_empty() => registry
-                .identifier_for_number(t, n)
-                .map_err(ApiError::from)?,
+            ("", t, n) if !t.is_empty() && !n.is_empty() => {
+                registry.identifier_for_number(t, n).map_err(ApiError::from)?
+            }
             _ => {
                 return Err(ApiError::from(Invalid::new(
                     "identifier",
@@ -87,9 +73,7 @@ impl LicenceService for LicenceApi {
                 .into())
             }
         };
-        let view = registry
-            .read(&caller, &identifier)
-            .map_err(ApiError::from)?;
+        let view = registry.read(&caller, &identifier).map_err(ApiError::from)?;
         Ok(Response::new(GetLicenceResponse {
             digest: view.record.digest().to_vec(),
             status: status_to_pb(view.status) as i32,

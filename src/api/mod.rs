@@ -20,8 +20,7 @@ pub mod pb {
     tonic::include_proto!("elicence.v1");
 
     /// Encoded descriptor set of every `elicence.v1` file, for server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/elicence_descriptor.bin"));
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/elicence_descriptor.bin"));
 }
 
 use std::sync::Arc;

@@ -6,8 +6,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{key_to_pb, licence_to_pb, status_to_pb};
 use super::pb::verification_service_server::VerificationService;
 use super::pb::{
-    LicenceStatus, ListSigningKeysRequest, ListSigningKeysResponse, VerifyLicenceRequest,
-    VerifyLicenceResponse,
+    LicenceStatus, ListSigningKeysRequest, ListSigningKeysResponse, VerifyLicenceRequest, VerifyLicenceResponse,
 };
 use super::{ApiError, AppState};
 use crate::licence::{Invalid, LicenceId};
@@ -33,21 +32,11 @@ impl VerificationService for VerificationApi {
         identifier
             .parse::<LicenceId>()
             .map_err(|e| ApiError::from(Invalid::new("identifier", e.to_string())))?;
-        let v = self
-            .state
-            .registry
-            .verify(identifier)
-            .map_err(ApiError::from)?;
+        let v = self.state.registry.verify(identifier).map_err(ApiError::from)?;
         Ok(Response::new(VerifyLicenceResponse {
             authentic: v.authentic,
-            status: v
-                .status
-                .map(status_to_pb)
-                .unwrap_or(LicenceStatus::Unspecified) as i32,
-            status_code: v
-                .status
-                .map(|s| s.national_code().to_string())
-                .unwrap_or_default(),
+            status: v.status.map(status_to_pb).unwrap_or(LicenceStatus::Unspecified) as i32,
+            status_code: v.status.map(|s| s.national_code().to_string()).unwrap_or_default(),
             detail: v.detail,
             licence: v.licence.map(licence_to_pb),
             current_identifier: v.current_identifier,

@@ -145,20 +145,13 @@ impl Directory {
             codes::validate_uscc(&e.code).map_err(|err| format!("{at}.code: {err}"))?;
             let mut token_hashes = Vec::new();
             for h in &e.token_sha256 {
-                let bytes = hex::decode(h)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                token_hashes.push(
-                    bytes
-                        .ok_or_else(|| format!("{at}.token_sha256: not a 64-hex-digit SHA-256"))?,
-                );
+                let bytes = hex::decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+                token_hashes.push(bytes.ok_or_else(|| format!("{at}.token_sha256: not a 64-hex-digit SHA-256"))?);
             }
             for fp in &e.client_cert_sha256 {
                 let norm = fp.replace(':', "").to_ascii_lowercase();
                 if norm.len() != 64 || hex::decode(&norm).is_err() {
-                    return Err(format!(
-                        "{at}.client_cert_sha256: not a SHA-256 fingerprint"
-                    ));
+                    return Err(format!("{at}.client_cert_sha256: not a SHA-256 fingerprint"));
                 }
                 by_cert.insert(norm, departments.len());
             }
@@ -188,10 +181,7 @@ impl Directory {
                 }
             }
         }
-        Ok(Directory {
-            departments,
-            by_cert,
-        })
+        Ok(Directory { departments, by_cert })
     }
 
     /// Finds the department a bearer token belongs to. Every stored hash is compared in
@@ -232,9 +222,7 @@ mod tests {
             "/keys-example/departments.toml"
         )))
         .unwrap();
-        let d = dir
-            .authenticate("dev-scjgj-token")
-            .expect("market regulator token");
+        let d = dir.authenticate("dev-scjgj-token").expect("market regulator token");
         assert!(d.may_issue("11100000000013338W011"));
         assert!(!d.may_issue("11100000000013129K001"));
         assert!(dir.authenticate("dev-scjgj-token ").is_none());
@@ -243,17 +231,11 @@ mod tests {
 
     #[test]
     fn bad_files_are_rejected() {
-        assert!(
-            Directory::parse("[[department]]\nid='a'\nname='x'\ncode='bad'\n")
-                .unwrap_err()
-                .contains("code")
-        );
-        let dup =
-            "[[department]]\nid='a'\nname='x'\ncode='11420800MB1A234561'\ntoken_sha256=['00']\n";
+        assert!(Directory::parse("[[department]]\nid='a'\nname='x'\ncode='bad'\n")
+            .unwrap_err()
+            .contains("code"));
+        let dup = "[[department]]\nid='a'\nname='x'\ncode='11420800MB1A234561'\ntoken_sha256=['00']\n";
         assert!(Directory::parse(dup).unwrap_err().contains("token_sha256"));
-        assert!(Directory::parse(
-            "[[department]]\nid='a'\nname='x'\ncode='11420800MB1A234561'\nbogus=1\n"
-        )
-        .is_err());
+        assert!(Directory::parse("[[department]]\nid='a'\nname='x'\ncode='11420800MB1A234561'\nbogus=1\n").is_err());
     }
 }

@@ -72,19 +72,13 @@ impl LicenceType {
     /// Checks a type before it enters the catalogue; errors name the field.
     pub fn validate(&self) -> Result<(), Invalid> {
         let f = |name: &str| format!("licence_type.{name}");
-        if self.code.len() != 21
-            || !self
-                .code
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-        {
+        if self.code.len() != 21 || !self.code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
             return Err(Invalid::new(
                 f("code"),
                 "must be 21 characters: the authority's USCC and a 3-digit sequence",
             ));
         }
-        codes::validate_uscc(&self.code[..18])
-            .map_err(|e| Invalid::new(f("code"), format!("authority part: {e}")))?;
+        codes::validate_uscc(&self.code[..18]).map_err(|e| Invalid::new(f("code"), format!("authority part: {e}")))?;
         if !self.code[18..].bytes().all(|b| b.is_ascii_digit()) {
             return Err(Invalid::new(f("code"), "must end in a 3-digit sequence"));
         }
@@ -110,9 +104,8 @@ impl LicenceType {
             return Err(Invalid::new(f("validity_years"), "at most 100"));
         }
         for (i, d) in self.issuing_departments.iter().enumerate() {
-            codes::validate_uscc(d).map_err(|e| {
-                Invalid::new(f(&format!("issuing_departments[{i}]")), e.to_string())
-            })?;
+            codes::validate_uscc(d)
+                .map_err(|e| Invalid::new(f(&format!("issuing_departments[{i}]")), e.to_string()))?;
         }
         if self.field_names.len() > 200 {
             return Err(Invalid::new(f("field_names"), "at most 200 fields"));
@@ -138,8 +131,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LicenceType>, String> {
     let mut out = Vec::new();
     for p in paths {
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let file: CatalogFile =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        let file: CatalogFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
         for t in file.types {
             t.validate()
                 .map_err(|e| format!("{}: type {}: {e}", p.display(), t.code))?;
@@ -155,11 +147,7 @@ mod tests {
 
     #[test]
     fn built_in_catalogue_loads_and_is_valid() {
-        let types = load_dir(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/templates/catalog"
-        )))
-        .unwrap();
+        let types = load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/catalog"))).unwrap();
         assert!(types.len() >= 6, "{}", types.len());
         let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
         for n in [
@@ -179,17 +167,11 @@ mod tests {
 
     #[test]
     fn bad_type_is_rejected_naming_the_field() {
-        let mut t = load_dir(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/templates/catalog"
-        )))
-        .unwrap()
-        .remove(0);
+        let mut t = load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/catalog")))
+            .unwrap()
+            .remove(0);
         t.authority_level = "村级".into();
-        assert_eq!(
-            t.validate().unwrap_err().field,
-            "licence_type.authority_level"
-        );
+        assert_eq!(t.validate().unwrap_err().field, "licence_type.authority_level");
         t.authority_level = "国家级".into();
         t.code = "11100000000013338A011".into();
         assert_eq!(t.validate().unwrap_err().field, "licence_type.code");

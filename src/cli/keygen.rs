@@ -25,8 +25,7 @@ pub struct KeygenArgs {
 }
 
 pub fn run(args: KeygenArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let key = SigningKey::generate(&mut rand_core::OsRng);
     let key_id = signing::key_id(&key.verifying_key());
     let today = format_date(
@@ -38,10 +37,7 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<ExitCode> {
     let private = args.out.join(format!("{name}.pem"));
     let public = args.out.join(format!("{name}.pub.pem"));
     if private.exists() || public.exists() {
-        bail!(
-            "{} already exists; refusing to overwrite a key",
-            private.display()
-        );
+        bail!("{} already exists; refusing to overwrite a key", private.display());
     }
     write_private(&private, signing::private_key_pem(&key).as_bytes())?;
     std::fs::write(&public, signing::public_key_pem(&key.verifying_key()))?;

@@ -8,11 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "elicence",
-    version,
-    about = "Electronic licence repository (电子证照库)"
-)]
+#[command(name = "elicence", version, about = "Electronic licence repository (电子证照库)")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -28,11 +28,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
     pub keys: PathBuf,
     /// Department directory (tokens and permissions).
-    #[arg(
-        long,
-        env = "ELICENCE_DEPARTMENTS",
-        default_value = "keys-example/departments.toml"
-    )]
+    #[arg(long, env = "ELICENCE_DEPARTMENTS", default_value = "keys-example/departments.toml")]
     pub departments: PathBuf,
     /// Licence type catalogue loaded into an empty store on first start.
     #[arg(long, env = "ELICENCE_CATALOG", default_value = "templates/catalog")]
@@ -67,10 +63,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         Vec::new()
     };
-    let store = Arc::new(
-        SledStore::open(&args.data_dir)
-            .with_context(|| format!("opening {}", args.data_dir.display()))?,
-    );
+    let store =
+        Arc::new(SledStore::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?);
     let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
     let state = AppState {
         registry: Arc::new(registry),
@@ -82,9 +76,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..Limits::default()
     };
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
@@ -102,8 +94,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };
@@ -120,8 +111,7 @@ async fn shutdown_signal() {
 fn spawn_reload_on_sighup(handle: DirectoryHandle, path: PathBuf) {
     #[cfg(unix)]
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
             return;
         };
         while hup.recv().await.is_some() {

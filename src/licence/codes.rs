@@ -33,8 +33,7 @@ impl fmt::Display for CodeError {
 const MOD37_ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 fn mod37_value(c: char) -> Option<u32> {
-    c.to_digit(36)
-        .filter(|_| c.is_ascii_digit() || c.is_ascii_uppercase())
+    c.to_digit(36).filter(|_| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
 /// ISO/IEC 7064 MOD 37,36 check character over `data` (characters `0-9A-Z`).
@@ -54,9 +53,7 @@ pub fn mod37_36_check(data: &str) -> Option<char> {
 }
 
 const USCC_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
+const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
 fn uscc_value(c: char) -> Option<u32> {
     USCC_ALPHABET.find(c).map(|i| i as u32)
@@ -73,10 +70,7 @@ pub fn uscc_check(first17: &str) -> Result<char, CodeError> {
     }
     let mut sum = 0;
     for (i, (c, w)) in chars.iter().zip(USCC_WEIGHTS).enumerate() {
-        let v = uscc_value(*c).ok_or(CodeError::Character {
-            position: i,
-            ch: *c,
-        })?;
+        let v = uscc_value(*c).ok_or(CodeError::Character { position: i, ch: *c })?;
         sum += v * w;
     }
     let check = (31 - sum % 31) % 31;
@@ -121,10 +115,7 @@ pub fn resident_id_check(first17: &str) -> Result<char, CodeError> {
     }
     let mut sum = 0;
     for (i, (c, w)) in chars.iter().zip(ID_WEIGHTS).enumerate() {
-        let v = c.to_digit(10).ok_or(CodeError::Character {
-            position: i,
-            ch: *c,
-        })?;
+        let v = c.to_digit(10).ok_or(CodeError::Character { position: i, ch: *c })?;
         sum += v * w;
     }
     Ok(ID_CHECKS[(sum % 11) as usize] as char)

@@ -37,16 +37,11 @@ pub enum IdentifierError {
 }
 
 fn is_code_chars(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }
 
 /// Checks the shape of the parts an identifier is built from.
-pub fn check_parts(
-    type_code: &str,
-    issuer_code: &str,
-    serial: &str,
-) -> Result<(), IdentifierError> {
+pub fn check_parts(type_code: &str, issuer_code: &str, serial: &str) -> Result<(), IdentifierError> {
     if type_code.len() != 21 || !is_code_chars(type_code) {
         return Err(IdentifierError::TypeCode(type_code.to_string()));
     }
@@ -61,12 +56,7 @@ pub fn check_parts(
 
 impl LicenceId {
     /// Builds an identifier, computing its check character.
-    pub fn new(
-        type_code: &str,
-        issuer_code: &str,
-        serial: &str,
-        version: u16,
-    ) -> Result<Self, IdentifierError> {
+    pub fn new(type_code: &str, issuer_code: &str, serial: &str, version: u16) -> Result<Self, IdentifierError> {
         check_parts(type_code, issuer_code, serial)?;
         if !(1..=999).contains(&version) {
             return Err(IdentifierError::Version(version.to_string()));
@@ -88,12 +78,7 @@ impl LicenceId {
 
     /// The same licence at the next version (amendment or renewal), with a new check character.
     pub fn next_version(&self) -> Result<Self, IdentifierError> {
-        Self::new(
-            &self.type_code,
-            &self.issuer_code,
-            &self.serial,
-            self.version + 1,
-        )
+        Self::new(&self.type_code, &self.issuer_code, &self.serial, self.version + 1)
     }
 
     /// Parses an identifier without enforcing the check character, returning the parsed
@@ -107,8 +92,7 @@ impl LicenceId {
         if parts.len() != 5 {
             return Err(IdentifierError::Parts(parts.len()));
         }
-        let (type_code, issuer_code, serial, version, check) =
-            (parts[0], parts[1], parts[2], parts[3], parts[4]);
+        let (type_code, issuer_code, serial, version, check) = (parts[0], parts[1], parts[2], parts[3], parts[4]);
         check_parts(type_code, issuer_code, serial)?;
         if version.len() != 3 || !version.bytes().all(|b| b.is_ascii_digit()) || version == "000" {
             return Err(IdentifierError::Version(version.to_string()));
@@ -139,12 +123,7 @@ impl LicenceId {
 
     /// The expected check character for this identifier's parts.
     pub fn expected_check(&self) -> char {
-        Self::compute_check(
-            &self.type_code,
-            &self.issuer_code,
-            &self.serial,
-            self.version,
-        )
+        Self::compute_check(&self.type_code, &self.issuer_code, &self.serial, self.version)
     }
 }
 
@@ -179,8 +158,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const PUBLISHED: &str =
-        "1.2.156.3005.2.11100000000013338W011.11110000000021135M.20230329701.003.Y";
+    const PUBLISHED: &str = "1.2.156.3005.2.11100000000013338W011.11110000000021135M.20230329701.003.Y";
 
     #[test]
     fn published_example_validates_and_round_trips() {

@@ -43,8 +43,7 @@ impl SignedRecord {
     /// the same key.
     pub fn verify(&self, keys: &KeyRing) -> Result<Licence, signing::SignatureError> {
         keys.verify(&self.key_id, &self.bytes, &self.signature)?;
-        let licence = Licence::from_canonical(&self.bytes)
-            .map_err(|_| signing::SignatureError::BadSignature)?;
+        let licence = Licence::from_canonical(&self.bytes).map_err(|_| signing::SignatureError::BadSignature)?;
         if licence.key_id != self.key_id {
             return Err(signing::SignatureError::BadSignature);
         }
@@ -65,8 +64,12 @@ mod worked_example {
         let keys = KeyRing::single(SigningKey::from_bytes(&[7u8; 32]));
         let (valid, _) = record::tests::sample_draft().validate(CheckDigits::Strict).unwrap();
         let id = LicenceId::new("11100000000013338W011", "11110000000021135M", "20260000001", 1).unwrap();
-        let licence =
-            valid.into_licence(&id, "营业执照", keys.active_key_id(), time::macros::datetime!(2026-03-01 08:00 UTC));
+        let licence = valid.into_licence(
+            &id,
+            "营业执照",
+            keys.active_key_id(),
+            time::macros::datetime!(2026-03-01 08:00 UTC),
+        );
         let signed = SignedRecord::sign(&licence, &keys);
         let public_key = keys.public_keys()[0].public_key;
         let example = serde_json::json!({
@@ -82,7 +85,14 @@ mod worked_example {
         if std::env::var_os("ELICENCE_WRITE_DOC_EXAMPLE").is_some() {
             std::fs::write(path, &text).unwrap();
         }
-        assert_eq!(std::fs::read_to_string(path).unwrap(), text, "docs/verifying-example.json is stale");
-        assert_eq!(signing::key_id(&ed25519_dalek::VerifyingKey::from_bytes(&public_key).unwrap()), signed.key_id);
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            text,
+            "docs/verifying-example.json is stale"
+        );
+        assert_eq!(
+            signing::key_id(&ed25519_dalek::VerifyingKey::from_bytes(&public_key).unwrap()),
+            signed.key_id
+        );
     }
 }

@@ -138,10 +138,7 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
     if value.len() > max {
         return Err(Invalid::new(field, format!("longer than {max} bytes")));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Invalid::new(field, "contains control characters"));
     }
     Ok(())
@@ -185,21 +182,13 @@ impl LicenceDraft {
         require("licence.licence_number", &d.licence_number, 128)?;
         require("licence.issuer_name", &d.issuer_name, MAX_TEXT)?;
         require("licence.issuer_code", &d.issuer_code, 18)?;
-        codes::validate_uscc(&d.issuer_code)
-            .map_err(|e| Invalid::new("licence.issuer_code", e.to_string()))?;
+        codes::validate_uscc(&d.issuer_code).map_err(|e| Invalid::new("licence.issuer_code", e.to_string()))?;
         check_text("licence.issuer_level", &d.issuer_level, 64)?;
         require("licence.holder_name", &d.holder_name, MAX_TEXT)?;
         require("licence.holder_code_type", &d.holder_code_type, 8)?;
         require("licence.holder_code", &d.holder_code, 64)?;
-        if !d
-            .holder_code
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(Invalid::new(
-                "licence.holder_code",
-                "must be letters, digits or '-'",
-            ));
+        if !d.holder_code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(Invalid::new("licence.holder_code", "must be letters, digits or '-'"));
         }
         if let Err(e) = codes::validate_holder_code(&d.holder_code_type, &d.holder_code) {
             let is_check = matches!(e, codes::CodeError::CheckDigit { .. });
@@ -211,10 +200,7 @@ impl LicenceDraft {
                     HOLDER_CODE_USCC => "unified social credit code",
                     _ => "holder code",
                 };
-                return Err(Invalid::new(
-                    "licence.holder_code",
-                    format!("invalid {kind}: {e}"),
-                ));
+                return Err(Invalid::new("licence.holder_code", format!("invalid {kind}: {e}")));
             }
         }
         require("licence.issue_date", &d.issue_date, 10)?;
@@ -249,18 +235,11 @@ impl LicenceDraft {
         check_text("licence.seal.seal_name", &d.seal.seal_name, MAX_TEXT)?;
         check_text("licence.seal.sealed_at", &d.seal.sealed_at, 64)?;
         if d.fields.len() > MAX_FIELDS {
-            return Err(Invalid::new(
-                "licence.fields",
-                format!("more than {MAX_FIELDS} fields"),
-            ));
+            return Err(Invalid::new("licence.fields", format!("more than {MAX_FIELDS} fields")));
         }
         for (i, f) in d.fields.iter().enumerate() {
             require(&format!("licence.fields[{i}].name"), &f.name, 128)?;
-            check_text(
-                &format!("licence.fields[{i}].value"),
-                &f.value,
-                MAX_FIELD_VALUE,
-            )?;
+            check_text(&format!("licence.fields[{i}].value"), &f.value, MAX_FIELD_VALUE)?;
         }
         Ok((
             ValidDraft {
@@ -276,13 +255,7 @@ impl LicenceDraft {
 
 impl ValidDraft {
     /// Completes the record with its identifier, catalogue name and signing metadata.
-    pub fn into_licence(
-        self,
-        id: &LicenceId,
-        licence_name: &str,
-        key_id: &str,
-        now: OffsetDateTime,
-    ) -> Licence {
+    pub fn into_licence(self, id: &LicenceId, licence_name: &str, key_id: &str, now: OffsetDateTime) -> Licence {
         let d = self.draft;
         let signed_at = rfc3339(now);
         let mut seal = d.seal;
@@ -450,19 +423,8 @@ pub(crate) mod tests {
 
     fn licence() -> Licence {
         let (v, _) = sample_draft().validate(CheckDigits::Strict).unwrap();
-        let id = LicenceId::new(
-            "11100000000013338W011",
-            "11110000000021135M",
-            "20260000001",
-            1,
-        )
-        .unwrap();
-        v.into_licence(
-            &id,
-            "营业执照",
-            "0123456789abcdef",
-            datetime!(2026-03-01 08:00 UTC),
-        )
+        let id = LicenceId::new("11100000000013338W011", "11110000000021135M", "20260000001", 1).unwrap();
+        v.into_licence(&id, "营业执照", "0123456789abcdef", datetime!(2026-03-01 08:00 UTC))
     }
 
     #[test]
@@ -470,16 +432,12 @@ pub(crate) mod tests {
         let l = licence();
         let bytes = l.canonical_bytes();
         let text = std::str::from_utf8(&bytes).unwrap();
-        assert!(
-            text.starts_with("{\"fields\":[{\"name\":\"注册资本\""),
-            "{text}"
-        );
+        assert!(text.starts_with("{\"fields\":[{\"name\":\"注册资本\""), "{text}");
         assert!(text.contains("\"valid_until\":null"));
         assert_eq!(Licence::from_canonical(&bytes).unwrap(), l);
         // Re-encoding through a map with a different key order yields the same bytes.
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        let mut obj: Vec<(String, serde_json::Value)> =
-            v.as_object().unwrap().clone().into_iter().collect();
+        let mut obj: Vec<(String, serde_json::Value)> = v.as_object().unwrap().clone().into_iter().collect();
         obj.reverse();
         let reversed: serde_json::Map<String, serde_json::Value> = obj.into_iter().collect();
         assert_eq!(serde_jcs::to_vec(&reversed).unwrap(), bytes);
@@ -513,10 +471,7 @@ pub(crate) mod tests {
 
         let mut d = sample_draft();
         d.issue_date = "2026/03/01".into();
-        assert_eq!(
-            d.validate(CheckDigits::Strict).unwrap_err().field,
-            "licence.issue_date"
-        );
+        assert_eq!(d.validate(CheckDigits::Strict).unwrap_err().field, "licence.issue_date");
 
         let mut d = sample_draft();
         d.licence_number = " ".into();

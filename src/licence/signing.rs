@@ -141,12 +141,7 @@ impl KeyRing {
         k.sign(bytes).to_bytes()
     }
 
-    pub fn verify(
-        &self,
-        key_id: &str,
-        bytes: &[u8],
-        signature: &[u8],
-    ) -> Result<(), SignatureError> {
+    pub fn verify(&self, key_id: &str, bytes: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
         let entry = self
             .keys
             .iter()
@@ -165,22 +160,15 @@ impl KeyRing {
 }
 
 /// Verifies a signature with a bare public key (offline verification).
-pub fn verify_with(
-    public_key: &[u8; 32],
-    bytes: &[u8],
-    signature: &[u8],
-) -> Result<(), SignatureError> {
+pub fn verify_with(public_key: &[u8; 32], bytes: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
     let vk = VerifyingKey::from_bytes(public_key).map_err(|_| SignatureError::Malformed)?;
     let sig = Signature::from_slice(signature).map_err(|_| SignatureError::Malformed)?;
-    vk.verify_strict(bytes, &sig)
-        .map_err(|_| SignatureError::BadSignature)
+    vk.verify_strict(bytes, &sig).map_err(|_| SignatureError::BadSignature)
 }
 
 /// PKCS#8 PEM encodings for `keygen`.
 pub fn private_key_pem(k: &SigningKey) -> String {
-    k.to_pkcs8_pem(Default::default())
-        .expect("encodes")
-        .to_string()
+    k.to_pkcs8_pem(Default::default()).expect("encodes").to_string()
 }
 
 pub fn public_key_pem(k: &VerifyingKey) -> String {
@@ -259,8 +247,7 @@ mod tests {
             },
         ])
         .unwrap();
-        ring.verify(&key_id(&old.verifying_key()), b"x", &sig)
-            .unwrap();
+        ring.verify(&key_id(&old.verifying_key()), b"x", &sig).unwrap();
         assert_eq!(ring.active_key_id(), key_id(&new.verifying_key()));
     }
 

@@ -5,13 +5,7 @@ use crate::catalog::{Department, LicenceType, Role};
 
 impl Registry {
     pub fn list_types(&self) -> Vec<LicenceType> {
-        let mut v: Vec<LicenceType> = self
-            .types
-            .read()
-            .expect("types lock")
-            .values()
-            .cloned()
-            .collect();
+        let mut v: Vec<LicenceType> = self.types.read().expect("types lock").values().cloned().collect();
         v.sort_by(|a, b| a.code.cmp(&b.code));
         v
     }

@@ -33,13 +33,9 @@ pub enum RegistryError {
 impl From<StoreError> for RegistryError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NumberTaken {
-                type_code, number, ..
-            } => RegistryError::AlreadyExists { type_code, number },
+            StoreError::NumberTaken { type_code, number, .. } => RegistryError::AlreadyExists { type_code, number },
             StoreError::NotFound(what) => RegistryError::NotFound(what),
-            StoreError::Conflict(what) => {
-                RegistryError::Aborted(format!("concurrent change to {what}; retry"))
-            }
+            StoreError::Conflict(what) => RegistryError::Aborted(format!("concurrent change to {what}; retry")),
             other => RegistryError::Store(other),
         }
     }

@@ -42,12 +42,7 @@ pub(crate) fn check_request_id(request_id: &str) -> Result<()> {
 impl Registry {
     /// Issues a licence for `caller`. Idempotent on `(caller, request_id)`: a retry returns
     /// the first result. Returns once the write is durable.
-    pub async fn issue(
-        &self,
-        caller: &Department,
-        request_id: &str,
-        draft: LicenceDraft,
-    ) -> Result<IssueResult> {
+    pub async fn issue(&self, caller: &Department, request_id: &str, draft: LicenceDraft) -> Result<IssueResult> {
         check_request_id(request_id)?;
         let request = RequestKey {
             caller: caller.code.clone(),
@@ -69,14 +64,7 @@ impl Registry {
             });
         }
         let id = self.new_identifier(&valid)?;
-        let (new, result) = self.build_record(
-            &id,
-            valid,
-            &licence_type,
-            &Actor::from(caller),
-            EventKind::Issued,
-            None,
-        );
+        let (new, result) = self.build_record(&id, valid, &licence_type, &Actor::from(caller), EventKind::Issued, None);
         match self.store.insert(new, Some(request))? {
             WriteOutcome::Written => {
                 self.durable().await?;
@@ -98,11 +86,7 @@ impl Registry {
 
     /// Checks the type exists, admits the holder, and that `caller` may issue it under
     /// the given issuer code.
-    pub(crate) fn type_for_issue(
-        &self,
-        caller: &Department,
-        valid: &ValidDraft,
-    ) -> Result<LicenceType> {
+    pub(crate) fn type_for_issue(&self, caller: &Department, valid: &ValidDraft) -> Result<LicenceType> {
         let d = &valid.draft;
         let t = self.licence_type(&d.licence_type_code).ok_or_else(|| {
             Invalid::new(
@@ -122,8 +106,7 @@ impl Registry {
             )
             .into());
         }
-        let listed =
-            t.issuing_departments.is_empty() || t.issuing_departments.contains(&caller.code);
+        let listed = t.issuing_departments.is_empty() || t.issuing_departments.contains(&caller.code);
         if !caller.may_issue(&t.code) || !listed {
             return Err(RegistryError::PermissionDenied(format!(
                 "{} may not issue {} ({})",
@@ -143,13 +126,10 @@ impl Registry {
     pub(crate) fn new_identifier(&self, valid: &ValidDraft) -> Result<LicenceId> {
         let seq = self.store.next_sequence()?;
         let serial = format!("{:04}{:07}", valid.issue_date.year(), seq);
-        Ok(LicenceId::new(
-            &valid.draft.licence_type_code,
-            &valid.draft.issuer_code,
-            &serial,
-            1,
+        Ok(
+            LicenceId::new(&valid.draft.licence_type_code, &valid.draft.issuer_code, &serial, 1)
+                .map_err(|e| Invalid::new("licence", e.to_string()))?,
         )
-        .map_err(|e| Invalid::new("licence", e.to_string()))?)
     }
 
     /// Builds and signs a record and its first event.
@@ -162,12 +142,7 @@ impl Registry {
         kind: EventKind,
         customise: Option<&dyn Fn(&mut Licence)>,
     ) -> (NewRecord, IssueResult) {
-        let mut licence = valid.into_licence(
-            id,
-            &licence_type.name,
-            self.keys.active_key_id(),
-            self.clock.now(),
-        );
+        let mut licence = valid.into_licence(id, &licence_type.name, self.keys.active_key_id(), self.clock.now());
         if let Some(f) = customise {
             f(&mut licence);
         }

@@ -6,6 +6,7 @@ mod catalog_ops;
 mod error;
 mod issue;
 mod read;
+mod verified;
 
 pub use error::RegistryError;
 pub use issue::IssueResult;
@@ -44,6 +45,7 @@ pub struct Registry {
     keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
     types: RwLock<HashMap<String, LicenceType>>,
+    verified: verified::VerifiedSet,
 }
 
 impl Registry {
@@ -68,6 +70,7 @@ impl Registry {
             keys,
             clock,
             types: RwLock::new(types),
+            verified: verified::VerifiedSet::new(500_000),
         })
     }
 

@@ -43,11 +43,13 @@ impl Registry {
             .store
             .get(identifier)?
             .ok_or_else(|| RegistryError::NotFound(format!("licence {identifier}")))?;
-        let licence = record
-            .verify(&self.keys)
-            .map_err(|_| RegistryError::Tampered(identifier.to_string()))?;
-        if licence.identifier != identifier {
-            return Err(RegistryError::Tampered(identifier.to_string()));
+        let tampered = || RegistryError::Tampered(identifier.to_string());
+        self.verified
+            .verify(&self.keys, &record.key_id, &record.bytes, &record.signature)
+            .map_err(|_| tampered())?;
+        let licence = Licence::from_canonical(&record.bytes).map_err(|_| tampered())?;
+        if licence.identifier != identifier || licence.key_id != record.key_id {
+            return Err(tampered());
         }
         let events = self.verified_events(identifier, &record)?;
         let plain: Vec<StatusEvent> = events.iter().map(|(e, _)| e.clone()).collect();
@@ -71,17 +73,13 @@ impl Registry {
     }
 
     /// Verifies every event's signature and the hash chain that starts at the record.
-    fn verified_events(
-        &self,
-        identifier: &str,
-        record: &SignedRecord,
-    ) -> Result<Vec<(StatusEvent, SignedEvent)>> {
+    fn verified_events(&self, identifier: &str, record: &SignedRecord) -> Result<Vec<(StatusEvent, SignedEvent)>> {
         let tampered = || RegistryError::Tampered(identifier.to_string());
         let mut prev = digest(&record.bytes);
         let mut out = Vec::new();
         for (i, se) in self.store.events(identifier)?.into_iter().enumerate() {
-            self.keys
-                .verify(&se.key_id, &se.bytes, &se.signature)
+            self.verified
+                .verify(&self.keys, &se.key_id, &se.bytes, &se.signature)
                 .map_err(|_| tampered())?;
             let e = StatusEvent::from_canonical(&se.bytes).map_err(|_| tampered())?;
             if e.identifier != identifier
@@ -114,19 +112,16 @@ impl Registry {
 
     /// Resolves `(type, number)` to the current version's identifier.
     pub fn identifier_for_number(&self, type_code: &str, number: &str) -> Result<String> {
-        self.store.find_number(type_code, number)?.ok_or_else(|| {
-            RegistryError::NotFound(format!("licence number {number} of type {type_code}"))
-        })
+        self.store
+            .find_number(type_code, number)?
+            .ok_or_else(|| RegistryError::NotFound(format!("licence number {number} of type {type_code}")))
     }
 
     /// Public verification: authenticity and status, with personal data masked.
     pub fn verify(&self, identifier: &str) -> Result<Verification> {
         match self.load(identifier) {
             Ok(view) => {
-                let migrated = view
-                    .events
-                    .first()
-                    .is_some_and(|(e, _)| e.kind == EventKind::Migrated);
+                let migrated = view.events.first().is_some_and(|(e, _)| e.kind == EventKind::Migrated);
                 let detail = describe(&view);
                 Ok(Verification {
                     identifier: identifier.to_string(),
@@ -178,11 +173,7 @@ fn describe(view: &LicenceView) -> String {
             format!("authentic, superseded by {}", view.current_identifier)
         }
         other => {
-            let reason = view
-                .events
-                .last()
-                .map(|(e, _)| e.reason.as_str())
-                .unwrap_or("");
+            let reason = view.events.last().map(|(e, _)| e.reason.as_str()).unwrap_or("");
             format!("authentic, {} ({reason})", other.as_str())
         }
     }

@@ -146,12 +146,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends an event; fails with `Conflict` unless the last stored event has seq
     /// `event.seq - 1`.
-    fn append_event(
-        &self,
-        identifier: &str,
-        event: SignedEvent,
-        request: Option<RequestKey>,
-    ) -> Result<WriteOutcome>;
+    fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Result<WriteOutcome>;
 
     /// Inserts many migrated records in one atomic write, skipping those whose
     /// `(type, number)` already exists.

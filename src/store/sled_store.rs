@@ -20,8 +20,7 @@ use sled::{Db, Transactional, Tree};
 use super::codec::{self, key};
 use super::group_commit::GroupCommit;
 use super::{
-    BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedEvent, Store, StoreError,
-    WriteOutcome,
+    BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedEvent, Store, StoreError, WriteOutcome,
 };
 use crate::catalog::LicenceType;
 use crate::licence::SignedRecord;
@@ -83,9 +82,7 @@ impl SledStore {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let catalog = db.open_tree("catalog")?;
         let flush_db = db.clone();
-        let commit = GroupCommit::start(Arc::new(move || {
-            flush_db.flush().map(|_| ()).map_err(StoreError::from)
-        }));
+        let commit = GroupCommit::start(Arc::new(move || flush_db.flush().map(|_| ()).map_err(StoreError::from)));
         Ok(SledStore {
             db,
             trees,
@@ -113,21 +110,11 @@ impl SledStore {
         t[IDX_NUMBER].insert(number_key, new.identifier.as_bytes())?;
         let id = new.identifier.as_bytes();
         t[IDX_HOLDER].insert(
-            key(&[
-                new.holder_code_type.as_bytes(),
-                new.holder_code.as_bytes(),
-                id,
-            ]),
+            key(&[new.holder_code_type.as_bytes(), new.holder_code.as_bytes(), id]),
             &[],
         )?;
-        t[IDX_TYPE].insert(
-            key(&[new.type_code.as_bytes(), new.issue_date.as_bytes(), id]),
-            &[],
-        )?;
-        t[IDX_ISSUER].insert(
-            key(&[new.issuer_code.as_bytes(), new.issue_date.as_bytes(), id]),
-            &[],
-        )?;
+        t[IDX_TYPE].insert(key(&[new.type_code.as_bytes(), new.issue_date.as_bytes(), id]), &[])?;
+        t[IDX_ISSUER].insert(key(&[new.issuer_code.as_bytes(), new.issue_date.as_bytes(), id]), &[])?;
         Ok(())
     }
 
@@ -136,10 +123,7 @@ impl SledStore {
     }
 
     /// Checks the request key inside a transaction; `Some` means replay.
-    fn check_request(
-        t: &[TransactionalTree],
-        request: &Option<RequestKey>,
-    ) -> TxResult<Option<String>> {
+    fn check_request(t: &[TransactionalTree], request: &Option<RequestKey>) -> TxResult<Option<String>> {
         if let Some(r) = request {
             if let Some(v) = t[REQUESTS].get(Self::request_key(r))? {
                 return Ok(Some(String::from_utf8_lossy(&v).into_owned()));
@@ -148,11 +132,7 @@ impl SledStore {
         Ok(None)
     }
 
-    fn record_request(
-        t: &[TransactionalTree],
-        request: &Option<RequestKey>,
-        identifier: &str,
-    ) -> TxResult<()> {
+    fn record_request(t: &[TransactionalTree], request: &Option<RequestKey>, identifier: &str) -> TxResult<()> {
         if let Some(r) = request {
             t[REQUESTS].insert(Self::request_key(r), identifier.as_bytes())?;
         }
@@ -164,34 +144,21 @@ impl SledStore {
         match self.trees[EVENTS].scan_prefix(&prefix).next_back() {
             Some(kv) => {
                 let (k, _) = kv?;
-                Ok(Some(u32::from_be_bytes(
-                    k[k.len() - 4..].try_into().expect("4 bytes"),
-                )))
+                Ok(Some(u32::from_be_bytes(k[k.len() - 4..].try_into().expect("4 bytes"))))
             }
             None => Ok(None),
         }
     }
 
-    fn append_in_tx(
-        t: &[TransactionalTree],
-        identifier: &str,
-        event: &SignedEvent,
-    ) -> TxResult<()> {
-        if event.seq == 0
-            || t[EVENTS]
-                .get(codec::event_key(identifier, event.seq - 1))?
-                .is_none()
-        {
+    fn append_in_tx(t: &[TransactionalTree], identifier: &str, event: &SignedEvent) -> TxResult<()> {
+        if event.seq == 0 || t[EVENTS].get(codec::event_key(identifier, event.seq - 1))?.is_none() {
             return abort(StoreError::Conflict(identifier.to_string()));
         }
         let k = codec::event_key(identifier, event.seq);
         if t[EVENTS].get(&k)?.is_some() {
             return abort(StoreError::Conflict(identifier.to_string()));
         }
-        t[EVENTS].insert(
-            k,
-            codec::encode_signed(&event.key_id, &event.signature, &event.bytes),
-        )?;
+        t[EVENTS].insert(k, codec::encode_signed(&event.key_id, &event.signature, &event.bytes))?;
         Ok(())
     }
 }
@@ -257,12 +224,7 @@ impl Store for SledStore {
             .map_err(tx_err)
     }
 
-    fn append_event(
-        &self,
-        identifier: &str,
-        event: SignedEvent,
-        request: Option<RequestKey>,
-    ) -> Result<WriteOutcome> {
+    fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Result<WriteOutcome> {
         self.trees[..]
             .transaction(|t| {
                 if let Some(id) = Self::check_request(t, &request)? {
@@ -328,11 +290,7 @@ impl Store for SledStore {
                 end.push(0xff);
                 (&self.trees[IDX_HOLDER], p, end)
             }
-            IndexQuery::Type {
-                type_code,
-                from,
-                to,
-            } => {
+            IndexQuery::Type { type_code, from, to } => {
                 let mut end = key(&[type_code.as_bytes(), to.as_bytes()]);
                 end.push(1);
                 (
@@ -341,11 +299,7 @@ impl Store for SledStore {
                     end,
                 )
             }
-            IndexQuery::Issuer {
-                issuer_code,
-                from,
-                to,
-            } => {
+            IndexQuery::Issuer { issuer_code, from, to } => {
                 let mut end = key(&[issuer_code.as_bytes(), to.as_bytes()]);
                 end.push(1);
                 (
@@ -371,11 +325,7 @@ impl Store for SledStore {
                 page.next = last;
                 return Ok(page);
             }
-            let id_start = k
-                .iter()
-                .rposition(|b| *b == codec::SEP)
-                .map(|p| p + 1)
-                .unwrap_or(0);
+            let id_start = k.iter().rposition(|b| *b == codec::SEP).map(|p| p + 1).unwrap_or(0);
             page.identifiers
                 .push(String::from_utf8_lossy(&k[id_start..]).into_owned());
             last = Some(k.to_vec());
@@ -400,10 +350,7 @@ impl Store for SledStore {
     fn get_type(&self, code: &str) -> Result<Option<LicenceType>> {
         self.catalog
             .get(code.as_bytes())?
-            .map(|v| {
-                serde_json::from_slice(&v)
-                    .map_err(|e| StoreError::Corrupt(format!("catalog {code}: {e}")))
-            })
+            .map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("catalog {code}: {e}"))))
             .transpose()
     }
 
@@ -411,10 +358,7 @@ impl Store for SledStore {
         self.catalog
             .iter()
             .values()
-            .map(|v| {
-                serde_json::from_slice(&v?)
-                    .map_err(|e| StoreError::Corrupt(format!("catalog: {e}")))
-            })
+            .map(|v| serde_json::from_slice(&v?).map_err(|e| StoreError::Corrupt(format!("catalog: {e}"))))
             .collect()
     }
 

@@ -53,17 +53,10 @@ pub async fn spawn_server() -> TestServer {
 
 pub async fn spawn_server_at(data_dir: &Path, clock: Arc<FixedClock>) -> TestServer {
     let keys = elicence::keys::load(&Path::new(ROOT).join("keys-example"), false).unwrap();
-    let directory =
-        Directory::load(&Path::new(ROOT).join("keys-example/departments.toml")).unwrap();
+    let directory = Directory::load(&Path::new(ROOT).join("keys-example/departments.toml")).unwrap();
     let seed = types::load_dir(&Path::new(ROOT).join("templates/catalog")).unwrap();
     let store = Arc::new(SledStore::open(data_dir).unwrap());
-    let registry = Registry::new(
-        store,
-        Arc::new(keys.ring),
-        clock.clone() as Arc<dyn Clock>,
-        seed,
-    )
-    .unwrap();
+    let registry = Registry::new(store, Arc::new(keys.ring), clock.clone() as Arc<dyn Clock>, seed).unwrap();
     let state = AppState {
         registry: Arc::new(registry),
         directory: DirectoryHandle::new(directory),
@@ -183,11 +176,7 @@ pub fn food_permit_for_person(number: &str) -> pb::Licence {
     }
 }
 
-pub async fn issue(
-    server: &TestServer,
-    request_id: &str,
-    licence: pb::Licence,
-) -> pb::IssueLicenceResponse {
+pub async fn issue(server: &TestServer, request_id: &str, licence: pb::Licence) -> pb::IssueLicenceResponse {
     server
         .licences()
         .issue_licence(authed(

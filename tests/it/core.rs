@@ -3,8 +3,7 @@
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use elicence::api::pb::{
-    GetLicenceRequest, IssueLicenceRequest, LicenceStatus, ListSigningKeysRequest,
-    VerifyLicenceRequest,
+    GetLicenceRequest, IssueLicenceRequest, LicenceStatus, ListSigningKeysRequest, VerifyLicenceRequest,
 };
 use sha2::{Digest, Sha256};
 use tonic::Code;
@@ -59,11 +58,8 @@ async fn issue_get_verify_and_check_signature_independently() {
         .find(|k| k.key_id == got.key_id)
         .expect("signing key is published");
     let vk = VerifyingKey::from_bytes(&key.public_key.clone().try_into().unwrap()).unwrap();
-    vk.verify(
-        &got.signed_record,
-        &Signature::from_slice(&got.signature).unwrap(),
-    )
-    .unwrap();
+    vk.verify(&got.signed_record, &Signature::from_slice(&got.signature).unwrap())
+        .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&got.signed_record).unwrap();
     assert_eq!(json["identifier"], issued.identifier.as_str());
     assert_eq!(json["fields"][1]["value"], "王堃");
@@ -139,27 +135,19 @@ async fn status_follows_the_clock() {
         verify(issued.identifier.clone()).await.status,
         LicenceStatus::NotYetValid as i32
     );
-    server
-        .clock
-        .set(time::macros::datetime!(2027-06-01 00:00 UTC));
+    server.clock.set(time::macros::datetime!(2027-06-01 00:00 UTC));
     assert_eq!(
         verify(issued.identifier.clone()).await.status,
         LicenceStatus::Valid as i32
     );
-    server
-        .clock
-        .set(time::macros::datetime!(2028-01-01 00:00 UTC));
+    server.clock.set(time::macros::datetime!(2028-01-01 00:00 UTC));
     let v = verify(issued.identifier.clone()).await;
     assert_eq!(v.status, LicenceStatus::Expired as i32);
     assert_eq!(v.status_code, "05");
     server.stop().await;
 }
 
-async fn issue_err(
-    server: &TestServer,
-    token: Option<&str>,
-    licence: elicence::api::pb::Licence,
-) -> tonic::Status {
+async fn issue_err(server: &TestServer, token: Option<&str>, licence: elicence::api::pb::Licence) -> tonic::Status {
     let msg = IssueLicenceRequest {
         request_id: format!("err-{}", licence.licence_number),
         licence: Some(licence),
@@ -197,11 +185,7 @@ async fn each_error_has_its_code_and_names_the_field() {
     let mut l = food_permit_for_person("N-4");
     l.holder_code = "420802199001011235".into();
     let e = issue_err(&server, Some(SCJGJ), l).await;
-    assert!(
-        e.message().contains("resident identity number"),
-        "{}",
-        e.message()
-    );
+    assert!(e.message().contains("resident identity number"), "{}", e.message());
 
     let mut l = business_licence("N-5");
     l.licence_type_code = "11100000000013338W999".into();
@@ -216,11 +200,7 @@ async fn each_error_has_its_code_and_names_the_field() {
     let mut l = business_licence("N-6");
     l.valid_until = "2020-01-01".into();
     let e = issue_err(&server, Some(SCJGJ), l).await;
-    assert!(
-        e.message().starts_with("licence.valid_until"),
-        "{}",
-        e.message()
-    );
+    assert!(e.message().starts_with("licence.valid_until"), "{}", e.message());
 
     let mut l = business_licence("N-7");
     l.holder_name = "".into();
@@ -230,22 +210,14 @@ async fn each_error_has_its_code_and_names_the_field() {
     let mut l = business_licence("N-8");
     l.issue_date = "2026-02-30".into();
     let e = issue_err(&server, Some(SCJGJ), l).await;
-    assert!(
-        e.message().starts_with("licence.issue_date"),
-        "{}",
-        e.message()
-    );
+    assert!(e.message().starts_with("licence.issue_date"), "{}", e.message());
 
     // A business licence cannot be held by a natural person.
     let mut l = business_licence("N-9");
     l.holder_code = "420802199001011234".into();
     l.holder_code_type = "111".into();
     let e = issue_err(&server, Some(SCJGJ), l).await;
-    assert!(
-        e.message().starts_with("licence.holder_code_type"),
-        "{}",
-        e.message()
-    );
+    assert!(e.message().starts_with("licence.holder_code_type"), "{}", e.message());
 
     // Issuing in another body's name.
     let mut l = business_licence("N-10");
@@ -378,10 +350,7 @@ async fn licences_survive_a_restart() {
     assert!(v.authentic);
     assert_eq!(v.digest, issued.digest);
     // The idempotency record survives too.
-    assert_eq!(
-        issue(&server, "r-1", business_licence("RESTART-1")).await,
-        issued
-    );
+    assert_eq!(issue(&server, "r-1", business_licence("RESTART-1")).await, issued);
     server.stop().await;
 }
 
@@ -397,20 +366,14 @@ async fn a_record_altered_on_disk_is_reported_not_authentic() {
     {
         let db = sled::open(&dir).unwrap();
         let records = db.open_tree("records").unwrap();
-        let v = records
-            .get(issued.identifier.as_bytes())
-            .unwrap()
-            .unwrap()
-            .to_vec();
+        let v = records.get(issued.identifier.as_bytes()).unwrap().unwrap().to_vec();
         let text = String::from_utf8_lossy(&v).replace("伍佰万元整", "伍仟万元整");
         assert_ne!(text.as_bytes(), &v[..]);
         // Keep the binary prefix (key id, signature) intact; change only the JSON.
         let json_start = v.iter().position(|b| *b == b'{').unwrap();
         let mut altered = v[..json_start].to_vec();
         altered.extend_from_slice(&text.as_bytes()[text.find('{').unwrap()..]);
-        records
-            .insert(issued.identifier.as_bytes(), altered)
-            .unwrap();
+        records.insert(issued.identifier.as_bytes(), altered).unwrap();
         db.flush().unwrap();
     }
 
@@ -481,10 +444,7 @@ async fn health_and_both_reflection_versions_answer() {
             "elicence.v1.CatalogService",
             "grpc.health.v1.Health",
         ] {
-            assert!(
-                names.contains(&s.to_string()),
-                "{s} missing from v1alpha: {names:?}"
-            );
+            assert!(names.contains(&s.to_string()), "{s} missing from v1alpha: {names:?}");
         }
     }
     {
@@ -505,10 +465,7 @@ async fn health_and_both_reflection_versions_answer() {
             .into_inner();
         let resp = stream.message().await.unwrap().unwrap();
         assert!(
-            matches!(
-                resp.message_response,
-                Some(MessageResponse::FileDescriptorResponse(_))
-            ),
+            matches!(resp.message_response, Some(MessageResponse::FileDescriptorResponse(_))),
             "{resp:?}"
         );
     }
@@ -517,9 +474,7 @@ async fn health_and_both_reflection_versions_answer() {
 
 #[tokio::test]
 async fn catalogue_lists_and_admin_adds_a_type() {
-    use elicence::api::pb::{
-        GetLicenceTypeRequest, LicenceType, ListLicenceTypesRequest, PutLicenceTypeRequest,
-    };
+    use elicence::api::pb::{GetLicenceTypeRequest, LicenceType, ListLicenceTypesRequest, PutLicenceTypeRequest};
     let server = spawn_server().await;
     let types = server
         .catalog()

@@ -1,0 +1,240 @@
+//! End-to-end service benchmark: starts a real server on a port-0 listener over a temp
+//! data directory and drives it through the generated client.
+//!
+//! - IssueLicence with 64 concurrent callers, each acknowledgement durable (group commit)
+//! - VerifyLicence with 64 concurrent callers
+//! - the raw Ed25519 sign and verify rates measured in the same run, as the baseline
+//!
+//! `cargo bench --bench service` (env `BENCH_ISSUE`, `BENCH_VERIFY`, `BENCH_CONCURRENCY`
+//! change the request counts and concurrency).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signer, SigningKey, Verifier};
+use elicence::api::pb::licence_service_client::LicenceServiceClient;
+use elicence::api::pb::verification_service_client::VerificationServiceClient;
+use elicence::api::pb::{self, IssueLicenceRequest, VerifyLicenceRequest};
+use elicence::api::{AppState, DirectoryHandle};
+use elicence::catalog::{types, Directory};
+use elicence::clock::SystemClock;
+use elicence::registry::Registry;
+use elicence::server::{self, Limits};
+use elicence::store::SledStore;
+use tonic::transport::Channel;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Stats {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut lat: Vec<Duration>, elapsed: Duration) -> Stats {
+    lat.sort();
+    let pick = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    Stats {
+        rate: lat.len() as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
+}
+
+/// Raw Ed25519 rate on `threads` threads over a record-sized message.
+fn raw_ed25519(threads: usize, sign: bool) -> f64 {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let msg = vec![b'x'; 900];
+    let sig = key.sign(&msg);
+    let per_thread = 20_000;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    if sign {
+                        std::hint::black_box(key.sign(std::hint::black_box(&msg)));
+                    } else {
+                        key.verifying_key().verify(std::hint::black_box(&msg), &sig).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    (threads * per_thread) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn licence(i: usize) -> pb::Licence {
+    pb::Licence {
+        licence_type_code: "11100000000013338W011".into(),
+        licence_number: format!("BENCH{i:09}"),
+        issuer_name: "荆门市市场监督管理局".into(),
+        issuer_code: "11420800MB1A234561".into(),
+        issuer_level: "地市级".into(),
+        issue_date: "2026-03-01".into(),
+        holder_name: "荆门市楚韵食品有限公司".into(),
+        holder_code: "91440300708461136T".into(),
+        holder_code_type: "001".into(),
+        valid_from: "2026-03-01".into(),
+        region_code: "420800".into(),
+        related_item: "企业设立登记".into(),
+        fields: vec![
+            pb::Field {
+                name: "类型".into(),
+                value: "有限责任公司".into(),
+            },
+            pb::Field {
+                name: "法定代表人".into(),
+                value: "王堃".into(),
+            },
+            pb::Field {
+                name: "注册资本".into(),
+                value: "伍佰万元整".into(),
+            },
+            pb::Field {
+                name: "经营范围".into(),
+                value: "食品销售；餐饮服务；农副产品收购；日用百货销售。".into(),
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+async fn run_load<F, Fut>(total: usize, concurrency: usize, make: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let make = make.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let t = Instant::now();
+                make(i).await;
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    stats(all, start.elapsed())
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass other flags.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let issue_n = env_usize("BENCH_ISSUE", 30_000);
+    let verify_n = env_usize("BENCH_VERIFY", 60_000);
+    let concurrency = env_usize("BENCH_CONCURRENCY", 64);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+
+    println!("machine: {cores} cores; {concurrency} concurrent callers; client and server in one process");
+    if std::env::var_os("BENCH_SKIP_RAW").is_none() {
+        let sign1 = raw_ed25519(1, true);
+        let signn = raw_ed25519(cores, true);
+        let verify1 = raw_ed25519(1, false);
+        let verifyn = raw_ed25519(cores, false);
+        println!("raw Ed25519 sign:   {sign1:>9.0}/s on 1 core, {signn:>9.0}/s on {cores} cores");
+        println!("raw Ed25519 verify: {verify1:>9.0}/s on 1 core, {verifyn:>9.0}/s on {cores} cores");
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let keys = elicence::keys::load(&root.join("keys-example"), false).unwrap();
+        let directory = Directory::load(&root.join("keys-example/departments.toml")).unwrap();
+        let seed = types::load_dir(&root.join("templates/catalog")).unwrap();
+        let store = Arc::new(SledStore::open(&tmp.path().join("data")).unwrap());
+        let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed).unwrap();
+        let state = AppState {
+            registry: Arc::new(registry),
+            directory: DirectoryHandle::new(directory),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(server::run(listener, state, Limits::default(), async {
+            let _ = stop_rx.await;
+        }));
+        let mut channels = Vec::new();
+        for _ in 0..4 {
+            channels.push(
+                Channel::from_shared(format!("http://{addr}"))
+                    .unwrap()
+                    .connect()
+                    .await
+                    .unwrap(),
+            );
+        }
+        let channels = Arc::new(channels);
+
+        let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(issue_n)));
+        let (c, ids2) = (channels.clone(), ids.clone());
+        let issue = run_load(issue_n, concurrency, move |i| {
+            let mut client = LicenceServiceClient::new(c[i % c.len()].clone());
+            let ids = ids2.clone();
+            async move {
+                let mut req = tonic::Request::new(IssueLicenceRequest {
+                    request_id: format!("bench-{i}"),
+                    licence: Some(licence(i)),
+                });
+                req.metadata_mut()
+                    .insert("authorization", "Bearer dev-scjgj-token".parse().unwrap());
+                let r = client.issue_licence(req).await.expect("issue");
+                ids.lock().unwrap().push(r.into_inner().identifier);
+            }
+        })
+        .await;
+        println!(
+            "IssueLicence (durable ack): {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({issue_n} requests)",
+            issue.rate,
+            issue.p50.as_secs_f64() * 1e3,
+            issue.p99.as_secs_f64() * 1e3
+        );
+
+        let ids = Arc::new(std::mem::take(&mut *ids.lock().unwrap()));
+        let c = channels.clone();
+        let verify = run_load(verify_n, concurrency, move |i| {
+            let mut client = VerificationServiceClient::new(c[i % c.len()].clone());
+            let id = ids[i % ids.len()].clone();
+            async move {
+                let r = client
+                    .verify_licence(VerifyLicenceRequest { identifier: id })
+                    .await
+                    .expect("verify");
+                assert!(r.into_inner().authentic);
+            }
+        })
+        .await;
+        println!(
+            "VerifyLicence:              {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({verify_n} requests)",
+            verify.rate,
+            verify.p50.as_secs_f64() * 1e3,
+            verify.p99.as_secs_f64() * 1e3
+        );
+        let _ = stop_tx.send(());
+        server.await.unwrap().unwrap();
+    });
+}
