@@ -17,6 +17,33 @@ const SNIFF_BYTES: usize = 64 * 1024;
 
 type Inner = Box<dyn Read + Send>;
 
+/// Ends the stream with a newline if it lacks one, so every record is terminated and
+/// its start line can be computed the same way (see [`CsvRows::next`]).
+struct Terminated<R> {
+    inner: R,
+    last: Option<u8>,
+    done: bool,
+}
+
+impl<R: Read> Read for Terminated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+            return Ok(n);
+        }
+        self.done = true;
+        if self.last.is_some_and(|b| b != b'\n') {
+            buf[0] = b'\n';
+            return Ok(1);
+        }
+        Ok(0)
+    }
+}
+
 pub(crate) struct CsvRows {
     reader: csv::Reader<Inner>,
     columns: Arc<Columns>,
@@ -73,13 +100,27 @@ pub(crate) fn encoding_hint(encoding: Encoding) -> &'static str {
     }
 }
 
+fn strip_cr(field: &[u8]) -> &[u8] {
+    field.strip_suffix(b"\r").unwrap_or(field)
+}
+
+/// A record with no content: a blank `\r\n` line or a row of empty cells (Excel leaves
+/// these at the end of exports).
+fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.iter().all(|f| strip_cr(f).iter().all(|b| matches!(b, b' ' | b'\t')))
+}
+
 impl CsvRows {
     pub(crate) fn new(input: impl Read + Send + 'static, opts: &Settled) -> Result<Self, ImportError> {
         let (encoding, inner) = sniff(input, opts.encoding)?;
+        let inner: Inner = Box::new(Terminated { inner, last: None, done: false });
+        // Only `\n` ends a record: a `\r` before it is stripped from the last field, and
+        // the line counter (which counts `\n`) then always includes the terminator.
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(opts.delimiter)
+            .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(inner);
         let mut header = csv::ByteRecord::new();
         let got = reader
@@ -89,7 +130,9 @@ impl CsvRows {
             return Err(ImportError::Source("the file is empty: no header row".into()));
         }
         let mut names = Vec::with_capacity(header.len());
+        let last = header.len().saturating_sub(1);
         for (i, f) in header.iter().enumerate() {
+            let f = if i == last { strip_cr(f) } else { f };
             let name = decode(encoding, f).ok_or_else(|| {
                 ImportError::Source(format!("header column {}: {}", i + 1, encoding_hint(encoding)))
             })?;
@@ -115,7 +158,9 @@ impl CsvRows {
             ));
         }
         let mut values = Vec::with_capacity(expected);
+        let last = expected.saturating_sub(1);
         for (i, f) in self.record.iter().enumerate() {
+            let f = if i == last { strip_cr(f) } else { f };
             match decode(self.encoding, f) {
                 Some(v) => values.push(v),
                 None => {
@@ -136,26 +181,29 @@ impl Iterator for CsvRows {
     type Item = Result<SourceRow, Reject>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
+        while !self.done {
+            let start_line = self.reader.position().line();
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(true) => {
+                    if is_blank(&self.record) {
+                        continue;
+                    }
+                    // The counter now stands after the record's terminating `\n`; step
+                    // back over it and over the newlines inside quoted fields.
+                    let inner = self.record.as_slice().iter().filter(|b| **b == b'\n').count() as u64;
+                    let line = self.reader.position().line().saturating_sub(inner + 1).max(1);
+                    return Some(self.row(line));
+                }
+                Ok(false) => self.done = true,
+                Err(e) => {
+                    // Only I/O errors reach here (record lengths are checked in `row`);
+                    // report and stop rather than spin on a broken reader.
+                    self.done = true;
+                    return Some(Err(Reject::new(start_line, "", "", format!("reading the file failed: {e}"))));
+                }
+            }
         }
-        let start_line = self.reader.position().line();
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(true) => {
-                let line = self.record.position().map_or(start_line, |p| p.line());
-                Some(self.row(line))
-            }
-            Ok(false) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                // Only I/O errors reach here (flexible record lengths are checked above);
-                // report and stop rather than spin on a broken reader.
-                self.done = true;
-                Some(Err(Reject::new(start_line, "", "", format!("reading the file failed: {e}"))))
-            }
-        }
+        None
     }
 }
 
@@ -193,12 +241,17 @@ mod tests {
 
     #[test]
     fn multi_line_quoted_field_reports_its_start_line() {
-        let text = "a,b\n1,\"x\ny\nz\"\n2,w\n\n3,v\n";
-        let r: Vec<u64> = rows(text.as_bytes(), Encoding::Utf8)
-            .into_iter()
-            .map(|r| r.unwrap().line)
-            .collect();
-        assert_eq!(r, vec![2, 5, 7]);
+        for text in ["a,b\n1,\"x\ny\nz\"\n2,w\n\n,\n3,v\n", "a,b\r\n1,\"x\r\ny\nz\"\r\n2,w\r\n\r\n,\r\n3,v"] {
+            let r: Vec<(u64, String)> = rows(text.as_bytes(), Encoding::Utf8)
+                .into_iter()
+                .map(|r| r.unwrap())
+                .map(|r| (r.line, r.get("b").unwrap().to_string()))
+                .collect();
+            let lines: Vec<u64> = r.iter().map(|x| x.0).collect();
+            assert_eq!(lines, vec![2, 5, 8], "{text:?}");
+            assert_eq!(r[1].1, "w");
+            assert_eq!(r[2].1, "v");
+        }
     }
 
     #[test]

@@ -511,3 +511,6 @@ impl RowMapper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -391,4 +391,4 @@ pub fn gen_sample(
 mod writer;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
