@@ -11,6 +11,8 @@
 //!   conversion and the one error → status mapping. The only module that knows gRPC.
 //! - [`registry`]: the repository's operations (issue, read, verify, lifecycle) over the
 //!   store, keys and clock; what the API handlers and the CLI call.
+//! - [`import`]: historical migration — CSV (UTF-8/GBK), JSON lines and XLSX readers,
+//!   mapping files, date parsing, row validation, reject reports.
 //! - [`keys`]: loading the signing key ring from disk.
 //! - [`clock`]: the time source, passed in so that expiry rules are testable.
 //! - [`server`]: builds the router and runs it on a bound listener until shutdown.
@@ -20,6 +22,7 @@ pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
+pub mod import;
 pub mod keys;
 pub mod licence;
 pub mod registry;

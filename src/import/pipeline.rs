@@ -1,0 +1,262 @@
+//! The import driver: streams rows from a [`Source`], maps them on a reader thread,
+//! hands batches of good records to an [`ImportSink`] (the store) on the caller's thread
+//! and passes every problem to a reject callback, so reading and mapping overlap with
+//! signing and writing.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+use super::mapper::RowMapper;
+use super::report::Summary;
+use super::source::Source;
+use super::{ImportError, ImportRecord, Reject};
+
+/// What the sink did with one batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub imported: u64,
+    /// Records whose key was already stored (an earlier or interrupted run).
+    pub already_present: u64,
+    /// Records the sink refused (e.g. an identifier clash), one reject per problem.
+    pub rejects: Vec<Reject>,
+}
+
+/// Where good records go. The store's implementation signs the records and writes each
+/// batch atomically and durably, skipping keys already present; `imported +
+/// already_present + rejected records` must equal the batch size.
+pub trait ImportSink {
+    fn write_batch(&mut self, records: Vec<ImportRecord>) -> Result<BatchOutcome, ImportError>;
+}
+
+/// Run settings that are not part of the mapping.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Source rows per batch handed to the sink (the sink's atomic unit).
+    pub batch_size: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { batch_size: 1000 }
+    }
+}
+
+/// A progress report, sent after every batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub summary: Summary,
+    /// How far through the file the reader is, and its size (None for streamed input).
+    pub bytes_read: u64,
+    pub total_bytes: Option<u64>,
+    pub elapsed: Duration,
+}
+
+impl Progress {
+    pub fn rows_per_second(&self) -> f64 {
+        self.summary.rows_read as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Estimated time left from the byte position, when the size is known.
+    pub fn eta(&self) -> Option<Duration> {
+        let total = self.total_bytes?;
+        if self.bytes_read == 0 {
+            return None;
+        }
+        let done = (self.bytes_read as f64 / total as f64).min(1.0);
+        Some(self.elapsed.mul_f64((1.0 - done) / done.max(1e-9)))
+    }
+}
+
+/// A batch's worth of mapped rows travelling from the reader thread.
+struct Chunk {
+    records: Vec<ImportRecord>,
+    rejects: Vec<Reject>,
+    rows: u64,
+    rejected_rows: u64,
+    flagged: u64,
+    bytes_read: u64,
+}
+
+fn key_hash(key: &str) -> u128 {
+    let half = |salt: u8| {
+        let mut h = DefaultHasher::new();
+        salt.hash(&mut h);
+        key.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+fn produce(mut source: Source, mapper: &RowMapper, batch: usize, tx: SyncSender<Result<Chunk, ImportError>>) {
+    let dedupe = mapper.mapping().options.reject_duplicate_keys;
+    let fixed_columns = source.has_fixed_columns();
+    let bytes = source.bytes_read_handle();
+    let mut seen: HashMap<u128, u64> = HashMap::new();
+    let mut checked = false;
+    let new_chunk = || Chunk {
+        records: Vec::with_capacity(batch),
+        rejects: Vec::new(),
+        rows: 0,
+        rejected_rows: 0,
+        flagged: 0,
+        bytes_read: 0,
+    };
+    let mut chunk = new_chunk();
+    for item in source.by_ref() {
+        chunk.rows += 1;
+        match item {
+            Err(r) => {
+                chunk.rejects.push(r);
+                chunk.rejected_rows += 1;
+            }
+            Ok(row) => {
+                if !checked && fixed_columns {
+                    checked = true;
+                    if let Err(e) = mapper.check_columns(row.columns()) {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+                match mapper.map(&row) {
+                    Err(mut problems) => {
+                        chunk.rejects.append(&mut problems);
+                        chunk.rejected_rows += 1;
+                    }
+                    Ok(record) => {
+                        let first = if dedupe { *seen.entry(key_hash(&record.key)).or_insert(record.line) } else { record.line };
+                        if first != record.line {
+                            let number = record.draft.draft.licence_number.clone();
+                            chunk.rejects.push(Reject::new(
+                                record.line,
+                                "key",
+                                number,
+                                format!("duplicate of line {first}: same licence type and key in this file"),
+                            ));
+                            chunk.rejected_rows += 1;
+                        } else {
+                            chunk.flagged += u64::from(!record.flags.is_empty());
+                            chunk.records.push(record);
+                        }
+                    }
+                }
+            }
+        }
+        if chunk.rows as usize >= batch {
+            chunk.bytes_read = bytes.load(std::sync::atomic::Ordering::Relaxed);
+            if tx.send(Ok(std::mem::replace(&mut chunk, new_chunk()))).is_err() {
+                return;
+            }
+        }
+    }
+    if chunk.rows > 0 {
+        chunk.bytes_read = bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = tx.send(Ok(chunk));
+    }
+}
+
+fn consume(
+    rx: Receiver<Result<Chunk, ImportError>>,
+    sink: &mut dyn ImportSink,
+    on_reject: &mut dyn FnMut(&Reject) -> Result<(), ImportError>,
+    progress: &dyn Fn(&Progress),
+    total_bytes: Option<u64>,
+) -> Result<Summary, ImportError> {
+    let started = Instant::now();
+    let mut s = Summary::default();
+    for chunk in rx {
+        let chunk = chunk?;
+        s.rows_read += chunk.rows;
+        s.rejected_rows += chunk.rejected_rows;
+        s.reject_problems += chunk.rejects.len() as u64;
+        s.flagged += chunk.flagged;
+        for r in &chunk.rejects {
+            on_reject(r)?;
+        }
+        if !chunk.records.is_empty() {
+            let flagged_lines: BTreeMap<u64, bool> =
+                chunk.records.iter().map(|r| (r.line, !r.flags.is_empty())).collect();
+            let sent = chunk.records.len() as u64;
+            let out = sink.write_batch(chunk.records)?;
+            let mut refused: Vec<u64> = out.rejects.iter().map(|r| r.line).collect();
+            refused.sort_unstable();
+            refused.dedup();
+            if out.imported + out.already_present + refused.len() as u64 != sent {
+                return Err(ImportError::Sink(format!(
+                    "sink accounted for {} of {sent} records",
+                    out.imported + out.already_present + refused.len() as u64
+                )));
+            }
+            s.imported += out.imported;
+            s.already_present += out.already_present;
+            s.rejected_rows += refused.len() as u64;
+            s.flagged -= refused.iter().filter(|l| flagged_lines.get(l) == Some(&true)).count() as u64;
+            s.reject_problems += out.rejects.len() as u64;
+            for r in &out.rejects {
+                on_reject(r)?;
+            }
+        }
+        progress(&Progress { summary: s, bytes_read: chunk.bytes_read, total_bytes, elapsed: started.elapsed() });
+    }
+    Ok(s)
+}
+
+/// Runs an import: every source row ends up imported, already present, or rejected (each
+/// of its problems passed to `on_reject`, e.g. [`super::RejectWriter::write`]).
+/// Within one file, a row whose key repeats an earlier row's is rejected (unless the
+/// mapping turns `reject_duplicate_keys` off, leaving it to the sink as already present).
+/// Errors from the source's structure, the sink or `on_reject` stop the run; batches
+/// already written stay written, so running again resumes.
+pub fn run_import(
+    source: Source,
+    mapper: &RowMapper,
+    sink: &mut dyn ImportSink,
+    on_reject: &mut dyn FnMut(&Reject) -> Result<(), ImportError>,
+    opts: &RunOptions,
+    progress: &dyn Fn(&Progress),
+) -> Result<Summary, ImportError> {
+    let batch = opts.batch_size.max(1);
+    let total_bytes = source.total_bytes();
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel(2);
+        let reader = std::thread::Builder::new()
+            .name("import-reader".into())
+            .spawn_scoped(scope, move || produce(source, mapper, batch, tx))
+            .map_err(|e| ImportError::Source(format!("starting the reader thread: {e}")))?;
+        let result = consume(rx, sink, on_reject, progress, total_bytes);
+        if let Err(panic) = reader.join() {
+            std::panic::resume_unwind(panic);
+        }
+        result
+    })
+}
+
+/// An in-memory sink keyed by source key, for tests and dry runs. It can be told to fail
+/// after a number of batches, to simulate an interrupted run.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    pub records: BTreeMap<String, ImportRecord>,
+    pub batches: usize,
+    pub fail_after_batches: Option<usize>,
+}
+
+impl ImportSink for MemorySink {
+    fn write_batch(&mut self, records: Vec<ImportRecord>) -> Result<BatchOutcome, ImportError> {
+        if self.fail_after_batches.is_some_and(|n| self.batches >= n) {
+            return Err(ImportError::Sink("simulated crash".into()));
+        }
+        self.batches += 1;
+        let mut out = BatchOutcome::default();
+        for r in records {
+            if self.records.contains_key(&r.key) {
+                out.already_present += 1;
+            } else {
+                self.records.insert(r.key.clone(), r);
+                out.imported += 1;
+            }
+        }
+        Ok(out)
+    }
+}
