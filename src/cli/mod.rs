@@ -1,5 +1,7 @@
 //! The `elicence` command line: one file per subcommand.
 
+mod gen_sample;
+mod import;
 mod keygen;
 mod serve;
 
@@ -20,11 +22,17 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Generate a new Ed25519 signing key (PKCS#8 PEM) and add it to a key ring.
     Keygen(keygen::KeygenArgs),
+    /// Migrate historical licence records from a legacy export.
+    Import(import::ImportArgs),
+    /// Write a synthetic legacy export (for trying and benchmarking the migration).
+    GenSample(gen_sample::GenSampleArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Import(args) => import::run(args),
+        Command::GenSample(args) => gen_sample::run(args),
     }
 }

@@ -54,10 +54,7 @@ pub(crate) struct CsvRows {
 
 /// Reads the start of `input`, decides the encoding and returns a reader positioned at
 /// the first byte of content (after any UTF-8 byte-order mark).
-pub(crate) fn sniff(
-    mut input: impl Read + Send + 'static,
-    forced: Encoding,
-) -> Result<(Encoding, Inner), ImportError> {
+pub(crate) fn sniff(mut input: impl Read + Send + 'static, forced: Encoding) -> Result<(Encoding, Inner), ImportError> {
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     (&mut input)
         .take(SNIFF_BYTES as u64)
@@ -107,13 +104,19 @@ fn strip_cr(field: &[u8]) -> &[u8] {
 /// A record with no content: a blank `\r\n` line or a row of empty cells (Excel leaves
 /// these at the end of exports).
 fn is_blank(record: &csv::ByteRecord) -> bool {
-    record.iter().all(|f| strip_cr(f).iter().all(|b| matches!(b, b' ' | b'\t')))
+    record
+        .iter()
+        .all(|f| strip_cr(f).iter().all(|b| matches!(b, b' ' | b'\t')))
 }
 
 impl CsvRows {
     pub(crate) fn new(input: impl Read + Send + 'static, opts: &Settled) -> Result<Self, ImportError> {
         let (encoding, inner) = sniff(input, opts.encoding)?;
-        let inner: Inner = Box::new(Terminated { inner, last: None, done: false });
+        let inner: Inner = Box::new(Terminated {
+            inner,
+            last: None,
+            done: false,
+        });
         // Only `\n` ends a record: a `\r` before it is stripped from the last field, and
         // the line counter (which counts `\n`) then always includes the terminator.
         let mut reader = csv::ReaderBuilder::new()
@@ -133,9 +136,8 @@ impl CsvRows {
         let last = header.len().saturating_sub(1);
         for (i, f) in header.iter().enumerate() {
             let f = if i == last { strip_cr(f) } else { f };
-            let name = decode(encoding, f).ok_or_else(|| {
-                ImportError::Source(format!("header column {}: {}", i + 1, encoding_hint(encoding)))
-            })?;
+            let name = decode(encoding, f)
+                .ok_or_else(|| ImportError::Source(format!("header column {}: {}", i + 1, encoding_hint(encoding))))?;
             names.push(trim(&name).to_string());
         }
         Ok(CsvRows {
@@ -154,7 +156,10 @@ impl CsvRows {
                 line,
                 "",
                 format!("{} fields", self.record.len()),
-                format!("expected {expected} columns as in the header, got {}", self.record.len()),
+                format!(
+                    "expected {expected} columns as in the header, got {}",
+                    self.record.len()
+                ),
             ));
         }
         let mut values = Vec::with_capacity(expected);
@@ -199,7 +204,12 @@ impl Iterator for CsvRows {
                     // Only I/O errors reach here (record lengths are checked in `row`);
                     // report and stop rather than spin on a broken reader.
                     self.done = true;
-                    return Some(Err(Reject::new(start_line, "", "", format!("reading the file failed: {e}"))));
+                    return Some(Err(Reject::new(
+                        start_line,
+                        "",
+                        "",
+                        format!("reading the file failed: {e}"),
+                    )));
                 }
             }
         }
@@ -241,7 +251,10 @@ mod tests {
 
     #[test]
     fn multi_line_quoted_field_reports_its_start_line() {
-        for text in ["a,b\n1,\"x\ny\nz\"\n2,w\n\n,\n3,v\n", "a,b\r\n1,\"x\r\ny\nz\"\r\n2,w\r\n\r\n,\r\n3,v"] {
+        for text in [
+            "a,b\n1,\"x\ny\nz\"\n2,w\n\n,\n3,v\n",
+            "a,b\r\n1,\"x\r\ny\nz\"\r\n2,w\r\n\r\n,\r\n3,v",
+        ] {
             let r: Vec<(u64, String)> = rows(text.as_bytes(), Encoding::Utf8)
                 .into_iter()
                 .map(|r| r.unwrap())

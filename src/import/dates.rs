@@ -129,7 +129,9 @@ fn year_last(s: &str) -> Option<(u32, u32, u32)> {
 }
 
 fn serial(s: &str, rules: &DateRules) -> Option<Result<Date, String>> {
-    let int = s.split_once('.').map_or(s, |(i, f)| if digits(f, 1, 12).is_some() { i } else { "" });
+    let int = s
+        .split_once('.')
+        .map_or(s, |(i, f)| if digits(f, 1, 12).is_some() { i } else { "" });
     digits(int, 5, 5)?;
     let n: f64 = s.parse().ok()?;
     Some(excel_serial(n, rules.excel_1904).ok_or_else(|| format!("{s} is not a valid Excel date serial")))
@@ -208,7 +210,10 @@ mod tests {
     #[test]
     fn invalid_and_unrecognised() {
         let r = DateRules::default();
-        assert_eq!(parse("2015-02-30", &r).unwrap_err(), "2015-02-30 is not a calendar date");
+        assert_eq!(
+            parse("2015-02-30", &r).unwrap_err(),
+            "2015-02-30 is not a calendar date"
+        );
         assert!(parse("20151301", &r).unwrap_err().contains("not a calendar date"));
         assert!(parse("2015", &r).unwrap_err().contains("not a date"));
         assert!(parse("1/3/2015", &r).is_err());

@@ -21,10 +21,7 @@ pub(crate) struct JsonRows {
 }
 
 impl JsonRows {
-    pub(crate) fn new(
-        input: impl std::io::Read + Send + 'static,
-        opts: &Settled,
-    ) -> Result<Self, ImportError> {
+    pub(crate) fn new(input: impl std::io::Read + Send + 'static, opts: &Settled) -> Result<Self, ImportError> {
         let (encoding, inner) = sniff(input, opts.encoding)?;
         Ok(JsonRows {
             reader: BufReader::with_capacity(64 * 1024, inner),
@@ -37,13 +34,12 @@ impl JsonRows {
     }
 
     fn parse(&mut self, line: u64) -> Result<SourceRow, Reject> {
-        let text = decode(self.encoding, &self.buf)
-            .ok_or_else(|| Reject::new(line, "", "", encoding_hint(self.encoding)))?;
-        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
-            .map_err(|e| {
-                let shown: String = text.chars().take(60).collect();
-                Reject::new(line, "", shown, format!("not a JSON object: {e}"))
-            })?;
+        let text =
+            decode(self.encoding, &self.buf).ok_or_else(|| Reject::new(line, "", "", encoding_hint(self.encoding)))?;
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+            let shown: String = text.chars().take(60).collect();
+            Reject::new(line, "", shown, format!("not a JSON object: {e}"))
+        })?;
         let mut pairs = Vec::with_capacity(object.len());
         for (k, v) in object {
             let value = match v {
@@ -129,7 +125,10 @@ mod tests {
         let r = rows(text.as_bytes());
         assert_eq!(r.len(), 5);
         let first = r[0].as_ref().unwrap();
-        assert_eq!((first.line, first.get("发证日期"), first.get("资本")), (1, Some("42064"), Some("5.5")));
+        assert_eq!(
+            (first.line, first.get("发证日期"), first.get("资本")),
+            (1, Some("42064"), Some("5.5"))
+        );
         assert_eq!(first.get("x"), Some(""));
         assert_eq!(r[1].as_ref().unwrap_err().line, 3);
         let nested = r[2].as_ref().unwrap_err();

@@ -107,15 +107,15 @@ pub fn infer_holder_code_type(code: &str) -> Option<&'static str> {
         && b[..17].iter().all(u8::is_ascii_digit)
         && (b[17].is_ascii_digit() || b[17] == b'X' || b[17] == b'x');
     let uscc_shape = b.len() == 18
-        && b.iter().all(|c| b"0123456789ABCDEFGHJKLMNPQRTUWXY".contains(&c.to_ascii_uppercase()));
+        && b.iter()
+            .all(|c| b"0123456789ABCDEFGHJKLMNPQRTUWXY".contains(&c.to_ascii_uppercase()));
     if id_shape && codes::validate_resident_id(code).is_ok() {
         return Some(HOLDER_CODE_RESIDENT_ID);
     }
     if uscc_shape && codes::validate_uscc(&code.to_ascii_uppercase()).is_ok() {
         return Some(HOLDER_CODE_USCC);
     }
-    let birth_ok = id_shape
-        && !matches!(codes::validate_resident_id(code), Err(CodeError::BirthDate(_)));
+    let birth_ok = id_shape && !matches!(codes::validate_resident_id(code), Err(CodeError::BirthDate(_)));
     if birth_ok || (b.len() == 15 && b.iter().all(u8::is_ascii_digit)) {
         return Some(HOLDER_CODE_RESIDENT_ID);
     }
@@ -125,7 +125,9 @@ pub fn infer_holder_code_type(code: &str) -> Option<&'static str> {
 /// Common words for holder code types in legacy exports.
 fn holder_code_type_alias(v: &str) -> &str {
     match v {
-        "身份证" | "居民身份证" | "身份证号" | "身份证号码" | "公民身份号码" => HOLDER_CODE_RESIDENT_ID,
+        "身份证" | "居民身份证" | "身份证号" | "身份证号码" | "公民身份号码" => {
+            HOLDER_CODE_RESIDENT_ID
+        }
         "统一社会信用代码" | "社会信用代码" | "信用代码" => HOLDER_CODE_USCC,
         v => v,
     }
@@ -143,7 +145,9 @@ impl RowMapper {
         let known = |code: &str| catalog.iter().any(|t| t.code == code);
         for f in REQUIRED_FIELDS {
             if !mapping.has_source(f) {
-                return err(format!("licence field {f} has no source: map it in [columns], [constants] or [defaults]"));
+                return err(format!(
+                    "licence field {f} has no source: map it in [columns], [constants] or [defaults]"
+                ));
             }
         }
         if !mapping.options.infer_holder_code_type && !mapping.has_source("holder_code_type") {
@@ -156,7 +160,9 @@ impl RowMapper {
         }
         for (from, code) in mapping.values.get("licence_type_code").into_iter().flatten() {
             if !known(code) {
-                return err(format!("values.licence_type_code: {from:?} = {code:?} is not in the catalogue"));
+                return err(format!(
+                    "values.licence_type_code: {from:?} = {code:?} is not in the catalogue"
+                ));
             }
         }
         for f in &mapping.fields {
@@ -179,8 +185,17 @@ impl RowMapper {
             .iter()
             .map(|t| {
                 let d = mapping.type_defaults.get(&t.code);
-                let defaults = LICENCE_FIELDS.iter().map(|f| d.and_then(|d| d.get(*f)).cloned()).collect();
-                (t.code.clone(), TypeInfo { category: t.holder_category, defaults })
+                let defaults = LICENCE_FIELDS
+                    .iter()
+                    .map(|f| d.and_then(|d| d.get(*f)).cloned())
+                    .collect();
+                (
+                    t.code.clone(),
+                    TypeInfo {
+                        category: t.holder_category,
+                        defaults,
+                    },
+                )
             })
             .collect();
         let mut type_by_name: HashMap<String, String> = HashMap::new();
@@ -237,24 +252,43 @@ impl RowMapper {
         let mut raw = String::new();
         if let Some(col) = &plan.column {
             raw = row.get(col).unwrap_or("").to_string();
-            let v = if self.mapping.options.trim { trim(&raw) } else { raw.as_str() };
+            let v = if self.mapping.options.trim {
+                trim(&raw)
+            } else {
+                raw.as_str()
+            };
             let v = plan.values.as_ref().and_then(|m| m.get(v)).map_or(v, String::as_str);
             if !v.is_empty() {
-                return Val { value: v.to_string(), raw, origin: Origin::Column(col) };
+                return Val {
+                    value: v.to_string(),
+                    raw,
+                    origin: Origin::Column(col),
+                };
             }
         }
-        let fallback = |value: &String, origin| Val { value: value.clone(), raw: raw.clone(), origin };
+        let fallback = |value: &String, origin| Val {
+            value: value.clone(),
+            raw: raw.clone(),
+            origin,
+        };
         if let Some(c) = &plan.constant {
             return fallback(c, Origin::Constant);
         }
-        if let Some(d) = type_code.and_then(|t| self.types.get(t)).and_then(|t| t.defaults[i].as_ref()) {
+        if let Some(d) = type_code
+            .and_then(|t| self.types.get(t))
+            .and_then(|t| t.defaults[i].as_ref())
+        {
             return fallback(d, Origin::TypeDefault);
         }
         if let Some(d) = &plan.default {
             return fallback(d, Origin::Default);
         }
         let origin = plan.column.as_deref().map_or(Origin::Missing, Origin::Column);
-        Val { value: String::new(), raw, origin }
+        Val {
+            value: String::new(),
+            raw,
+            origin,
+        }
     }
 
     /// Maps and validates one row: every field the issuing path checks, the catalogue
@@ -263,7 +297,11 @@ impl RowMapper {
         let line = row.line;
         let mut problems = Vec::new();
         let mut reject = |v: &Val<'_>, field: usize, reason: String| {
-            let value = if v.raw.is_empty() { v.value.clone() } else { v.raw.clone() };
+            let value = if v.raw.is_empty() {
+                v.value.clone()
+            } else {
+                v.raw.clone()
+            };
             problems.push(Reject::new(line, column_of(v.origin, field), value, reason));
         };
 
@@ -282,14 +320,26 @@ impl RowMapper {
         if ty.value.is_empty() {
             reject(&ty, TYPE, "licence type is required".into());
         } else if type_info.is_none() {
-            reject(&ty, TYPE, format!("unknown licence type {:?}: not in the catalogue", ty.value));
+            reject(
+                &ty,
+                TYPE,
+                format!("unknown licence type {:?}: not in the catalogue", ty.value),
+            );
         }
         let mut v: Vec<Val<'_>> = (0..N).map(|i| self.resolve(i, row, type_code)).collect();
         v[TYPE] = ty;
         for i in [ISSUER_CODE, HOLDER_CODE, REGION, LEGACY] {
             v[i].value = code_text(&v[i].value);
         }
-        for i in [NUMBER, ISSUER_NAME, ISSUER_CODE, HOLDER_NAME, HOLDER_CODE, ISSUE_DATE, REGION] {
+        for i in [
+            NUMBER,
+            ISSUER_NAME,
+            ISSUER_CODE,
+            HOLDER_NAME,
+            HOLDER_CODE,
+            ISSUE_DATE,
+            REGION,
+        ] {
             if v[i].value.is_empty() {
                 reject(&v[i], i, format!("{} is required", LICENCE_FIELDS[i]));
             }
@@ -310,7 +360,11 @@ impl RowMapper {
                     ),
                 }
             } else if !v[HOLDER_CODE].value.is_empty() {
-                reject(&v[HOLDER_CODE_TYPE], HOLDER_CODE_TYPE, "holder_code_type is required".into());
+                reject(
+                    &v[HOLDER_CODE_TYPE],
+                    HOLDER_CODE_TYPE,
+                    "holder_code_type is required".into(),
+                );
             }
         } else {
             let alias = holder_code_type_alias(&v[HOLDER_CODE_TYPE].value).to_string();
@@ -330,7 +384,11 @@ impl RowMapper {
             }
             if let Some(t) = type_info {
                 if !t.category.admits(&hct) {
-                    let at = if matches!(v[HOLDER_CODE_TYPE].origin, Origin::Inferred) { HOLDER_CODE } else { HOLDER_CODE_TYPE };
+                    let at = if matches!(v[HOLDER_CODE_TYPE].origin, Origin::Inferred) {
+                        HOLDER_CODE
+                    } else {
+                        HOLDER_CODE_TYPE
+                    };
                     let reason = format!(
                         "holder code type {hct} does not fit this licence type (holders: {})",
                         t.category.as_str()
@@ -341,7 +399,11 @@ impl RowMapper {
         }
         if !v[ISSUER_CODE].value.is_empty() {
             if let Err(e) = codes::validate_uscc(&v[ISSUER_CODE].value) {
-                reject(&v[ISSUER_CODE], ISSUER_CODE, format!("invalid unified social credit code: {e}"));
+                reject(
+                    &v[ISSUER_CODE],
+                    ISSUER_CODE,
+                    format!("invalid unified social credit code: {e}"),
+                );
             }
         }
         let region = &v[REGION].value;
@@ -352,7 +414,9 @@ impl RowMapper {
         // Dates.
         let issue = match v[ISSUE_DATE].value.as_str() {
             "" => None,
-            s => dates::parse(s, &self.rules).map_err(|e| reject(&v[ISSUE_DATE], ISSUE_DATE, e)).ok(),
+            s => dates::parse(s, &self.rules)
+                .map_err(|e| reject(&v[ISSUE_DATE], ISSUE_DATE, e))
+                .ok(),
         };
         let from = match v[VALID_FROM].value.as_str() {
             "" if self.mapping.options.valid_from_defaults_to_issue_date => issue,
@@ -360,13 +424,19 @@ impl RowMapper {
                 reject(&v[VALID_FROM], VALID_FROM, "valid_from is required".into());
                 None
             }
-            s => dates::parse(s, &self.rules).map_err(|e| reject(&v[VALID_FROM], VALID_FROM, e)).ok(),
+            s => dates::parse(s, &self.rules)
+                .map_err(|e| reject(&v[VALID_FROM], VALID_FROM, e))
+                .ok(),
         };
-        let until = dates::parse_end(&v[VALID_UNTIL].value, &self.rules)
-            .map_err(|e| reject(&v[VALID_UNTIL], VALID_UNTIL, e));
+        let until =
+            dates::parse_end(&v[VALID_UNTIL].value, &self.rules).map_err(|e| reject(&v[VALID_UNTIL], VALID_UNTIL, e));
         if let (Some(f), Ok(Some(u))) = (from, &until) {
             if *u < f {
-                let reason = format!("valid_until {} is before valid_from {}", format_date(*u), format_date(f));
+                let reason = format!(
+                    "valid_until {} is before valid_from {}",
+                    format_date(*u),
+                    format_date(f)
+                );
                 reject(&v[VALID_UNTIL], VALID_UNTIL, reason);
             }
         }
@@ -383,7 +453,10 @@ impl RowMapper {
                 }
                 Ok((id, ok)) => {
                     if type_code.is_some_and(|t| t != id.type_code) {
-                        let reason = format!("identifier is of type {}, the row of type {}", id.type_code, v[TYPE].value);
+                        let reason = format!(
+                            "identifier is of type {}, the row of type {}",
+                            id.type_code, v[TYPE].value
+                        );
                         reject(&v[LEGACY], LEGACY, reason);
                     }
                     if !ok {
@@ -405,7 +478,12 @@ impl RowMapper {
             let value = if self.mapping.options.trim { trim(raw) } else { raw };
             if value.is_empty() {
                 if f.required {
-                    problems.push(Reject::new(line, &f.column, raw, format!("{} is required", f.field_name())));
+                    problems.push(Reject::new(
+                        line,
+                        &f.column,
+                        raw,
+                        format!("{} is required", f.field_name()),
+                    ));
                 }
                 continue;
             }
@@ -420,7 +498,10 @@ impl RowMapper {
             } else {
                 value.to_string()
             };
-            fields.push(Field { name: f.field_name().to_string(), value });
+            fields.push(Field {
+                name: f.field_name().to_string(),
+                value,
+            });
             field_columns.push(f.column.as_str());
         }
 
@@ -444,7 +525,16 @@ impl RowMapper {
             return Err(problems);
         }
         let origins: Vec<Origin<'_>> = v.iter().map(|x| x.origin).collect();
-        let raws: Vec<String> = v.iter().map(|x| if x.raw.is_empty() { x.value.clone() } else { x.raw.clone() }).collect();
+        let raws: Vec<String> = v
+            .iter()
+            .map(|x| {
+                if x.raw.is_empty() {
+                    x.value.clone()
+                } else {
+                    x.raw.clone()
+                }
+            })
+            .collect();
         let mut s: Vec<String> = v.into_iter().map(|x| x.value).collect();
         let iso = |d: Option<time::Date>| d.map(format_date).unwrap_or_default();
         s[ISSUE_DATE] = iso(issue);
@@ -472,9 +562,9 @@ impl RowMapper {
             },
             fields,
         };
-        let (draft, more) = draft.validate(self.check).map_err(|e| {
-            vec![self.invalid_to_reject(line, &e, &origins, &raws, &field_columns)]
-        })?;
+        let (draft, more) = draft
+            .validate(self.check)
+            .map_err(|e| vec![self.invalid_to_reject(line, &e, &origins, &raws, &field_columns)])?;
         flags.extend(more);
         let provenance = Provenance {
             source_system: self.mapping.source_system.clone(),
@@ -483,7 +573,14 @@ impl RowMapper {
             original_issue_date: format_date(draft.issue_date),
             flags: flags.clone(),
         };
-        Ok(ImportRecord { key, draft, provenance, legacy_identifier: legacy, flags, line })
+        Ok(ImportRecord {
+            key,
+            draft,
+            provenance,
+            legacy_identifier: legacy,
+            flags,
+            line,
+        })
     }
 
     /// Names the source column behind a validation failure reported by the domain.
@@ -496,8 +593,16 @@ impl RowMapper {
         field_columns: &[&str],
     ) -> Reject {
         let path = e.field.strip_prefix("licence.").unwrap_or(&e.field);
-        let path = path.strip_prefix("seal.").map(|p| if p == "sealed_at" { p.to_string() } else { format!("seal_{p}") });
-        let path = path.as_deref().unwrap_or_else(|| e.field.strip_prefix("licence.").unwrap_or(&e.field));
+        let path = path.strip_prefix("seal.").map(|p| {
+            if p == "sealed_at" {
+                p.to_string()
+            } else {
+                format!("seal_{p}")
+            }
+        });
+        let path = path
+            .as_deref()
+            .unwrap_or_else(|| e.field.strip_prefix("licence.").unwrap_or(&e.field));
         if let Some(i) = LICENCE_FIELDS.iter().position(|f| *f == path) {
             return Reject::new(line, column_of(origins[i], i), raws[i].clone(), e.reason.clone());
         }

@@ -275,8 +275,7 @@ impl Mapping {
         self.columns.contains_key(field)
             || self.constants.contains_key(field)
             || self.defaults.contains_key(field)
-            || (!self.type_defaults.is_empty()
-                && self.type_defaults.values().all(|d| d.contains_key(field)))
+            || (!self.type_defaults.is_empty() && self.type_defaults.values().all(|d| d.contains_key(field)))
     }
 }
 

@@ -47,12 +47,7 @@ pub struct Reject {
 }
 
 impl Reject {
-    pub fn new(
-        line: u64,
-        column: impl Into<String>,
-        value: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub fn new(line: u64, column: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> Self {
         Reject {
             line,
             column: column.into(),
@@ -83,10 +78,7 @@ pub struct ImportRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("mapping file: {0}")]
     Mapping(String),
     #[error("source: {0}")]

@@ -126,7 +126,11 @@ fn produce(mut source: Source, mapper: &RowMapper, batch: usize, tx: SyncSender<
                         chunk.rejected_rows += 1;
                     }
                     Ok(record) => {
-                        let first = if dedupe { *seen.entry(key_hash(&record.key)).or_insert(record.line) } else { record.line };
+                        let first = if dedupe {
+                            *seen.entry(key_hash(&record.key)).or_insert(record.line)
+                        } else {
+                            record.line
+                        };
                         if first != record.line {
                             let number = record.draft.draft.licence_number.clone();
                             chunk.rejects.push(Reject::new(
@@ -198,7 +202,12 @@ fn consume(
                 on_reject(r)?;
             }
         }
-        progress(&Progress { summary: s, bytes_read: chunk.bytes_read, total_bytes, elapsed: started.elapsed() });
+        progress(&Progress {
+            summary: s,
+            bytes_read: chunk.bytes_read,
+            total_bytes,
+            elapsed: started.elapsed(),
+        });
     }
     Ok(s)
 }

@@ -55,11 +55,7 @@ impl SourceRow {
     /// A row whose values follow `columns` by position (missing trailing values read as
     /// empty).
     pub fn new(line: u64, columns: Arc<Columns>, values: Vec<String>) -> Self {
-        SourceRow {
-            line,
-            columns,
-            values,
-        }
+        SourceRow { line, columns, values }
     }
 
     /// A row from name/value pairs, e.g. one message of the streaming import RPC.

@@ -144,7 +144,12 @@ fn emit(p: Pending, columns: &mut Option<Arc<Columns>>, tx: &SyncSender<Item>) -
         match t {
             Ok(t) if c < width => values[c] = t,
             Ok(t) => {
-                problem = Some(Reject::new(line, format!("column {}", c + 1), t, "value outside the header's columns"));
+                problem = Some(Reject::new(
+                    line,
+                    format!("column {}", c + 1),
+                    t,
+                    "value outside the header's columns",
+                ));
                 break;
             }
             Err(e) => {

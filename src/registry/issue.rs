@@ -172,7 +172,8 @@ impl Registry {
             issuer_code: licence.issuer_code.clone(),
             issue_date: crate::licence::record::format_date(licence.issue_date),
             record,
-            first_event,
+            first_event: Some(first_event),
+            import_key: None,
         };
         (new, result)
     }

@@ -5,11 +5,13 @@
 mod catalog_ops;
 mod error;
 mod issue;
+mod migrate;
 mod read;
 mod verified;
 
 pub use error::RegistryError;
 pub use issue::IssueResult;
+pub use migrate::{migration_actor, RegistrySink};
 pub use read::{LicenceView, Verification};
 
 use std::collections::HashMap;

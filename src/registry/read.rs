@@ -3,7 +3,7 @@
 
 use super::{digest, Registry, RegistryError, Result};
 use crate::catalog::Department;
-use crate::licence::status::{self, EventKind, LicenceStatus, Standing, StatusEvent};
+use crate::licence::status::{self, LicenceStatus, Standing, StatusEvent};
 use crate::licence::{Licence, SignedRecord};
 use crate::store::SignedEvent;
 
@@ -51,7 +51,7 @@ impl Registry {
         if licence.identifier != identifier || licence.key_id != record.key_id {
             return Err(tampered());
         }
-        let events = self.verified_events(identifier, &record)?;
+        let events = self.verified_events(identifier, &record, licence.provenance.is_some())?;
         let plain: Vec<StatusEvent> = events.iter().map(|(e, _)| e.clone()).collect();
         let standing = status::standing_of(&plain);
         let status = status::status_on(&licence, standing, self.clock.today());
@@ -73,7 +73,12 @@ impl Registry {
     }
 
     /// Verifies every event's signature and the hash chain that starts at the record.
-    fn verified_events(&self, identifier: &str, record: &SignedRecord) -> Result<Vec<(StatusEvent, SignedEvent)>> {
+    fn verified_events(
+        &self,
+        identifier: &str,
+        record: &SignedRecord,
+        migrated: bool,
+    ) -> Result<Vec<(StatusEvent, SignedEvent)>> {
         let tampered = || RegistryError::Tampered(identifier.to_string());
         let mut prev = digest(&record.bytes);
         let mut out = Vec::new();
@@ -92,7 +97,9 @@ impl Registry {
             prev = digest(&se.bytes);
             out.push((e, se));
         }
-        if out.is_empty() {
+        // Issued records start with a signed event; only migrated records (whose
+        // provenance is in the signed record) may have none.
+        if out.is_empty() && !migrated {
             return Err(tampered());
         }
         Ok(out)
@@ -121,7 +128,7 @@ impl Registry {
     pub fn verify(&self, identifier: &str) -> Result<Verification> {
         match self.load(identifier) {
             Ok(view) => {
-                let migrated = view.events.first().is_some_and(|(e, _)| e.kind == EventKind::Migrated);
+                let migrated = view.licence.provenance.is_some();
                 let detail = describe(&view);
                 Ok(Verification {
                     identifier: identifier.to_string(),

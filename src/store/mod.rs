@@ -37,8 +37,11 @@ pub struct NewRecord {
     /// ISO date, ordered for range scans.
     pub issue_date: String,
     pub record: SignedRecord,
-    /// Event seq 0 of the new record (issued, migrated or reissued).
-    pub first_event: SignedEvent,
+    /// Event seq 0 of the new record (issued or reissued). Migrated records carry their
+    /// provenance inside the signed record and start with no event.
+    pub first_event: Option<SignedEvent>,
+    /// Stable source key of a migrated row; a second write with the same key is skipped.
+    pub import_key: Option<String>,
 }
 
 /// An idempotency key: who asked and their request id.
@@ -57,11 +60,22 @@ pub enum WriteOutcome {
     Replayed(String),
 }
 
+/// What a batch insert did with one record, in input order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchItem {
+    Written,
+    /// The import key was already stored (an earlier or interrupted run); its identifier.
+    AlreadyPresent(String),
+    /// Another record already uses this `(type, number)`; its identifier.
+    NumberTaken(String),
+    /// The identifier itself is already stored (a legacy identifier clash).
+    IdentifierTaken,
+}
+
 /// Result of a batch insert (migration).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
-    /// Identifiers written, in input order (`None` where the key was already present).
-    pub written: Vec<Option<String>>,
+    pub items: Vec<BatchItem>,
 }
 
 /// A page of index results.
@@ -148,8 +162,9 @@ pub trait Store: Send + Sync + 'static {
     /// `event.seq - 1`.
     fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Result<WriteOutcome>;
 
-    /// Inserts many migrated records in one atomic write, skipping those whose
-    /// `(type, number)` already exists.
+    /// Inserts many migrated records in one atomic write. A record whose import key is
+    /// present is skipped as already present; one whose number or identifier is taken is
+    /// not written and reported.
     fn insert_batch(&self, batch: Vec<NewRecord>) -> Result<BatchOutcome>;
 
     fn get(&self, identifier: &str) -> Result<Option<SignedRecord>>;

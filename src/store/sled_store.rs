@@ -9,6 +9,7 @@
 //! - `idx_type`      type · issue date · identifier → ()
 //! - `idx_issuer`    issuer code · issue date · identifier → ()
 //! - `requests`      caller · request id → identifier (idempotency)
+//! - `import_keys`   source key of a migrated row → identifier
 //! - `catalog`       type code → licence type (JSON)
 
 use std::path::Path;
@@ -20,7 +21,8 @@ use sled::{Db, Transactional, Tree};
 use super::codec::{self, key};
 use super::group_commit::GroupCommit;
 use super::{
-    BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedEvent, Store, StoreError, WriteOutcome,
+    BatchItem, BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedEvent, Store, StoreError,
+    WriteOutcome,
 };
 use crate::catalog::LicenceType;
 use crate::licence::SignedRecord;
@@ -32,7 +34,8 @@ const IDX_HOLDER: usize = 3;
 const IDX_TYPE: usize = 4;
 const IDX_ISSUER: usize = 5;
 const REQUESTS: usize = 6;
-const TREE_NAMES: [&str; 7] = [
+const IMPORT_KEYS: usize = 7;
+const TREE_NAMES: [&str; 8] = [
     "records",
     "events",
     "idx_number",
@@ -40,6 +43,7 @@ const TREE_NAMES: [&str; 7] = [
     "idx_type",
     "idx_issuer",
     "requests",
+    "import_keys",
 ];
 
 pub struct SledStore {
@@ -99,14 +103,15 @@ impl SledStore {
     fn put_record(t: &[TransactionalTree], new: &NewRecord) -> TxResult<()> {
         let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
         t[RECORDS].insert(new.identifier.as_bytes(), codec::encode_record(&new.record))?;
-        t[EVENTS].insert(
-            codec::event_key(&new.identifier, new.first_event.seq),
-            codec::encode_signed(
-                &new.first_event.key_id,
-                &new.first_event.signature,
-                &new.first_event.bytes,
-            ),
-        )?;
+        if let Some(e) = &new.first_event {
+            t[EVENTS].insert(
+                codec::event_key(&new.identifier, e.seq),
+                codec::encode_signed(&e.key_id, &e.signature, &e.bytes),
+            )?;
+        }
+        if let Some(k) = &new.import_key {
+            t[IMPORT_KEYS].insert(k.as_bytes(), new.identifier.as_bytes())?;
+        }
         t[IDX_NUMBER].insert(number_key, new.identifier.as_bytes())?;
         let id = new.identifier.as_bytes();
         t[IDX_HOLDER].insert(
@@ -242,18 +247,29 @@ impl Store for SledStore {
             .iter()
             .map(|n| key(&[n.type_code.as_bytes(), n.licence_number.as_bytes()]))
             .collect();
+        let text = |v: sled::IVec| String::from_utf8_lossy(&v).into_owned();
         self.trees[..]
             .transaction(|t| {
-                let mut written = Vec::with_capacity(batch.len());
+                let mut items = Vec::with_capacity(batch.len());
                 for (new, nk) in batch.iter().zip(&number_keys) {
-                    if t[IDX_NUMBER].get(nk)?.is_some() {
-                        written.push(None);
+                    if let Some(k) = &new.import_key {
+                        if let Some(existing) = t[IMPORT_KEYS].get(k.as_bytes())? {
+                            items.push(BatchItem::AlreadyPresent(text(existing)));
+                            continue;
+                        }
+                    }
+                    if let Some(existing) = t[IDX_NUMBER].get(nk)? {
+                        items.push(BatchItem::NumberTaken(text(existing)));
+                        continue;
+                    }
+                    if t[RECORDS].get(new.identifier.as_bytes())?.is_some() {
+                        items.push(BatchItem::IdentifierTaken);
                         continue;
                     }
                     Self::put_record(t, new)?;
-                    written.push(Some(new.identifier.clone()));
+                    items.push(BatchItem::Written);
                 }
-                Ok(BatchOutcome { written })
+                Ok(BatchOutcome { items })
             })
             .map_err(tx_err)
     }

@@ -39,12 +39,31 @@ name = "成立日期"
 date = true
 "#;
 
-const HEADER: [&str; 11] =
-    ["类型名称", "证照编号", "证照标识", "发证日期", "有效期至", "持证主体", "主体代码", "代码类型", "区划", "资本", "成立"];
+const HEADER: [&str; 11] = [
+    "类型名称",
+    "证照编号",
+    "证照标识",
+    "发证日期",
+    "有效期至",
+    "持证主体",
+    "主体代码",
+    "代码类型",
+    "区划",
+    "资本",
+    "成立",
+];
 
 fn mapper_with(toml: &str, accept: bool) -> RowMapper {
     let m = Mapping::from_toml(toml).unwrap();
-    RowMapper::new(m, &catalog(), MapOptions { source_file: "old.csv".into(), accept_bad_check_digits: accept }).unwrap()
+    RowMapper::new(
+        m,
+        &catalog(),
+        MapOptions {
+            source_file: "old.csv".into(),
+            accept_bad_check_digits: accept,
+        },
+    )
+    .unwrap()
 }
 
 fn mapper() -> RowMapper {
@@ -70,11 +89,23 @@ fn row(edit: &[(&str, &str)]) -> SourceRow {
         let i = HEADER.iter().position(|h| h == col).unwrap();
         values[i] = v;
     }
-    SourceRow::from_pairs(12, HEADER.iter().zip(values).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+    SourceRow::from_pairs(
+        12,
+        HEADER
+            .iter()
+            .zip(values)
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+            .collect(),
+    )
 }
 
 fn problems(edit: &[(&str, &str)]) -> Vec<(String, String, String)> {
-    mapper().map(&row(edit)).unwrap_err().into_iter().map(|r| (r.column, r.value, r.reason)).collect()
+    mapper()
+        .map(&row(edit))
+        .unwrap_err()
+        .into_iter()
+        .map(|r| (r.column, r.value, r.reason))
+        .collect()
 }
 
 fn one_problem(edit: &[(&str, &str)]) -> (String, String, String) {
@@ -93,7 +124,10 @@ fn a_good_row_maps_fully() {
     assert_eq!(d.valid_until, "");
     assert_eq!(d.holder_code_type, "001", "inferred");
     assert_eq!(d.issuer_name, "荆门市市场监督管理局");
-    assert_eq!((d.issuer_level.as_str(), d.related_item.as_str()), ("地市级", "历史数据迁移"));
+    assert_eq!(
+        (d.issuer_level.as_str(), d.related_item.as_str()),
+        ("地市级", "历史数据迁移")
+    );
     let fields: Vec<(&str, &str)> = d.fields.iter().map(|f| (f.name.as_str(), f.value.as_str())).collect();
     assert_eq!(fields, vec![("注册资本", "500"), ("成立日期", "2015-02-01")]);
     assert_eq!(r.key, "11100000000013338W011\u{1f}91420800MA4F0001X1");
@@ -158,7 +192,12 @@ fn constants_are_named_as_such() {
 
 #[test]
 fn several_problems_in_one_row_are_all_reported() {
-    let p = problems(&[("发证日期", "2015-02-30"), ("主体代码", "91440300708461136A"), ("证照编号", ""), ("区划", "x")]);
+    let p = problems(&[
+        ("发证日期", "2015-02-30"),
+        ("主体代码", "91440300708461136A"),
+        ("证照编号", ""),
+        ("区划", "x"),
+    ]);
     let cols: Vec<&str> = p.iter().map(|(c, _, _)| c.as_str()).collect();
     assert_eq!(cols.len(), 4, "{p:#?}");
     for c in ["发证日期", "主体代码", "证照编号", "区划"] {
@@ -168,7 +207,9 @@ fn several_problems_in_one_row_are_all_reported() {
 
 #[test]
 fn bad_check_digits_flagged_when_accepted() {
-    let r = mapper_with(MAPPING, true).map(&row(&[("主体代码", "91440300708461136A")])).unwrap();
+    let r = mapper_with(MAPPING, true)
+        .map(&row(&[("主体代码", "91440300708461136A")]))
+        .unwrap();
     assert_eq!(r.flags, vec!["holder_code_check_digit"]);
     assert_eq!(r.provenance.flags, r.flags);
 }
@@ -194,12 +235,19 @@ fn legacy_identifiers_kept_flagged_or_rejected() {
 #[test]
 fn holder_code_type_inference_and_aliases() {
     assert_eq!(infer_holder_code_type("11010519491231002X"), Some("111"));
-    assert_eq!(infer_holder_code_type("110105194912310021"), Some("111"), "bad check, plausible birth date");
+    assert_eq!(
+        infer_holder_code_type("110105194912310021"),
+        Some("111"),
+        "bad check, plausible birth date"
+    );
     assert_eq!(infer_holder_code_type("91440300708461136T"), Some("001"));
     assert_eq!(infer_holder_code_type("91440300708461136A"), Some("001"));
     assert_eq!(infer_holder_code_type("E12345678"), None);
 
-    let toml = MAPPING.replace("11100000MB1536428Y001]", "11100000MB1536428Y001]\nissuer_level = \"区县级\"");
+    let toml = MAPPING.replace(
+        "11100000MB1536428Y001]",
+        "11100000MB1536428Y001]\nissuer_level = \"区县级\"",
+    );
     let m = mapper_with(&toml, false);
     let r = m
         .map(&row(&[
@@ -210,11 +258,17 @@ fn holder_code_type_inference_and_aliases() {
         ]))
         .unwrap();
     let d = &r.draft.draft;
-    assert_eq!((d.holder_code_type.as_str(), d.holder_code.as_str()), ("111", "11010519491231002X"));
+    assert_eq!(
+        (d.holder_code_type.as_str(), d.holder_code.as_str()),
+        ("111", "11010519491231002X")
+    );
     assert_eq!(d.holder_name, "王堃", "full-width spaces trimmed");
     assert_eq!(d.related_item, "医师执业注册", "type default beats the global default");
     assert_eq!(d.issuer_level, "区县级");
-    assert!(d.fields.iter().all(|f| f.name != "注册资本"), "field limited to business licences");
+    assert!(
+        d.fields.iter().all(|f| f.name != "注册资本"),
+        "field limited to business licences"
+    );
 }
 
 #[test]
@@ -234,7 +288,10 @@ fn key_from_configured_columns() {
 
 #[test]
 fn mapping_checked_against_catalogue_and_source() {
-    let bad = MAPPING.replace("\"执照\" = \"11100000000013338W011\"", "\"执照\" = \"11100000000013338W099\"");
+    let bad = MAPPING.replace(
+        "\"执照\" = \"11100000000013338W011\"",
+        "\"执照\" = \"11100000000013338W099\"",
+    );
     let m = Mapping::from_toml(&bad).unwrap();
     assert!(RowMapper::new(m, &catalog(), MapOptions::default()).is_err());
     let unmapped = MAPPING.replace("region_code = \"区划\"\n", "");

@@ -229,7 +229,11 @@ impl Generator {
             let code = if i % 17 == 0 { code.to_lowercase() } else { code };
             (people::person_name(rng), code)
         };
-        let holder = if i % 11 == 3 { format!("\u{3000}{holder} ") } else { holder };
+        let holder = if i % 11 == 3 {
+            format!("\u{3000}{holder} ")
+        } else {
+            holder
+        };
         let issue = people::random_date(rng, 2005, 18);
         let number = match t_index {
             0 => code.to_uppercase(),
@@ -240,7 +244,11 @@ impl Generator {
             6 => Cell::Number(people::excel_serial(issue) as f64),
             s => Cell::Text(people::date_text(issue, s)),
         };
-        let from = if i % 4 == 0 { Cell::Text(String::new()) } else { Cell::Text(people::date_text(issue, i / 7)) };
+        let from = if i % 4 == 0 {
+            Cell::Text(String::new())
+        } else {
+            Cell::Text(people::date_text(issue, i / 7))
+        };
         let until = if t.validity_years == 0 {
             Cell::Text(["长期", "永久", "", "无期限"][(i % 4) as usize].to_string())
         } else {
@@ -249,21 +257,37 @@ impl Generator {
         };
         let legacy = if i % 5 == 0 {
             let serial = format!("{}{:08}", issue.year(), i);
-            LicenceId::new(t.code, t.issuer_code, &serial, 1).map(|id| id.to_string()).unwrap_or_default()
+            LicenceId::new(t.code, t.issuer_code, &serial, 1)
+                .map(|id| id.to_string())
+                .unwrap_or_default()
         } else {
             String::new()
         };
         let type_cell = if i % 9 == 0 { t.code } else { t.name };
-        let capital = if t_index == 0 { Cell::Number((1 + rng.below(500)) as f64 * 10.0) } else { Cell::Text(String::new()) };
+        let capital = if t_index == 0 {
+            Cell::Number((1 + rng.below(500)) as f64 * 10.0)
+        } else {
+            Cell::Text(String::new())
+        };
         let scope = match t_index {
-            0 if i % 13 == 5 => "食品销售；餐饮服务\n（依法须经批准的项目，经相关部门批准后方可开展经营活动）".to_string(),
+            0 if i % 13 == 5 => {
+                "食品销售；餐饮服务\n（依法须经批准的项目，经相关部门批准后方可开展经营活动）".to_string()
+            }
             0 => "一般项目：技术服务、技术开发；货物进出口".to_string(),
             1 => "预包装食品销售（含冷藏冷冻食品）".to_string(),
             3 => "道路普通货物运输".to_string(),
             _ => String::new(),
         };
-        let practice = if t_index == 2 { rng.pick(&["临床", "中医", "口腔", "公共卫生"]).to_string() } else { String::new() };
-        let legal_rep = if is_company { people::person_name(rng) } else { String::new() };
+        let practice = if t_index == 2 {
+            rng.pick(&["临床", "中医", "口腔", "公共卫生"]).to_string()
+        } else {
+            String::new()
+        };
+        let legal_rep = if is_company {
+            people::person_name(rng)
+        } else {
+            String::new()
+        };
         let address = people::address(rng, district);
         vec![
             Cell::Text(type_cell.to_string()),
@@ -289,7 +313,11 @@ impl Generator {
     /// Plants `kind` in a fresh row; returns the row and the column the reject names.
     fn bad_row(&mut self, i: u64, kind: BadKind, format: SampleFormat) -> (Vec<Cell>, BadKind, &'static str) {
         let name = |c: usize| COLUMNS[c];
-        let kind = if kind == BadKind::Malformed && format == SampleFormat::Xlsx { BadKind::BadDate } else { kind };
+        let kind = if kind == BadKind::Malformed && format == SampleFormat::Xlsx {
+            BadKind::BadDate
+        } else {
+            kind
+        };
         match kind {
             BadKind::BadCheckDigit => {
                 let mut r = self.row(i, None, None);
@@ -354,8 +382,15 @@ pub fn gen_sample(
     bad_rows: bool,
     out: impl Write,
 ) -> Result<SampleInfo, ImportError> {
-    let mut g = Generator { rng: Rng::new(seed), seed, last_good: None };
-    let mut info = SampleInfo { rows: n, ..SampleInfo::default() };
+    let mut g = Generator {
+        rng: Rng::new(seed),
+        seed,
+        last_good: None,
+    };
+    let mut info = SampleInfo {
+        rows: n,
+        ..SampleInfo::default()
+    };
     let mut w = writer::Writer::new(format, out)?;
     for i in 0..n {
         let line = w.next_line();
@@ -369,16 +404,22 @@ pub fn gen_sample(
             if bad_rows && i % 20 == 13 {
                 let id = cells[C_ID].text();
                 let id = if id.is_empty() {
-                    let t = TYPES.iter().position(|t| t.name == cells[C_TYPE].text() || t.code == cells[C_TYPE].text());
+                    let t = TYPES
+                        .iter()
+                        .position(|t| t.name == cells[C_TYPE].text() || t.code == cells[C_TYPE].text());
                     let t = &TYPES[t.unwrap_or(0)];
-                    LicenceId::new(t.code, t.issuer_code, &format!("F{i:010}"), 1).map(|i| i.to_string()).unwrap_or_default()
+                    LicenceId::new(t.code, t.issuer_code, &format!("F{i:010}"), 1)
+                        .map(|i| i.to_string())
+                        .unwrap_or_default()
                 } else {
                     id
                 };
                 cells[C_ID] = Cell::Text(people::spoil_check(&id));
                 info.expected_flagged.push(line);
             }
-            let t = TYPES.iter().position(|t| t.name == cells[C_TYPE].text() || t.code == cells[C_TYPE].text());
+            let t = TYPES
+                .iter()
+                .position(|t| t.name == cells[C_TYPE].text() || t.code == cells[C_TYPE].text());
             g.last_good = t.map(|t| (t, cells[C_NUMBER].text()));
             (cells, false)
         };

@@ -23,8 +23,17 @@ pub(super) struct Writer<W: Write> {
 impl<W: Write> Writer<W> {
     pub(super) fn new(format: SampleFormat, out: W) -> Result<Self, ImportError> {
         let mut csv = csv::WriterBuilder::new();
-        csv.flexible(true).terminator(csv::Terminator::CRLF).buffer_capacity(512);
-        let mut w = Writer { format, out, csv, buf: Vec::with_capacity(1024), line: 1, book: None };
+        csv.flexible(true)
+            .terminator(csv::Terminator::CRLF)
+            .buffer_capacity(512);
+        let mut w = Writer {
+            format,
+            out,
+            csv,
+            buf: Vec::with_capacity(1024),
+            line: 1,
+            book: None,
+        };
         match format {
             SampleFormat::Jsonl => {}
             SampleFormat::Xlsx => {
@@ -63,7 +72,8 @@ impl<W: Write> Writer<W> {
         let texts: Vec<String> = cells.iter().map(Cell::text).collect();
         let take = if malformed { texts.len() - 3 } else { texts.len() };
         let mut row = self.csv.from_writer(&mut self.buf);
-        row.write_record(&texts[..take]).map_err(|e| ImportError::Report(e.to_string()))?;
+        row.write_record(&texts[..take])
+            .map_err(|e| ImportError::Report(e.to_string()))?;
         row.flush().map_err(io)?;
         drop(row);
         let bytes = &mut self.buf;
@@ -115,8 +125,9 @@ impl<W: Write> Writer<W> {
                             sheet.write_number(row, c, *n).map_err(xlsx)?;
                         }
                         Cell::Date(d) => {
-                            let dt = rust_xlsxwriter::ExcelDateTime::from_ymd(d.year() as u16, u8::from(d.month()), d.day())
-                                .map_err(xlsx)?;
+                            let dt =
+                                rust_xlsxwriter::ExcelDateTime::from_ymd(d.year() as u16, u8::from(d.month()), d.day())
+                                    .map_err(xlsx)?;
                             sheet.write_datetime_with_format(row, c, &dt, date).map_err(xlsx)?;
                         }
                     }

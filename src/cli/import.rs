@@ -1,0 +1,193 @@
+//! `elicence import`: migrate a legacy export (CSV UTF-8/GBK, JSON lines, XLSX) into the
+//! store through a mapping file. Every good row becomes a signed licence exactly once
+//! (re-runs skip what is present); every bad row goes to the reject report.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::catalog::types;
+use crate::clock::SystemClock;
+use crate::import::{
+    open_source, run_import, Encoding, Format, MapOptions, Mapping, Progress, ReadOptions, RejectWriter, RowMapper,
+    RunOptions,
+};
+use crate::registry::{Registry, RegistrySink};
+use crate::store::SledStore;
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The export to import (.csv, .tsv, .jsonl, .xlsx).
+    pub input: PathBuf,
+    /// Mapping file (docs/IMPORT.md).
+    #[arg(long)]
+    pub mapping: PathBuf,
+    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
+    pub keys: PathBuf,
+    #[arg(long, env = "ELICENCE_CATALOG", default_value = "templates/catalog")]
+    pub catalog: PathBuf,
+    /// Override the format: csv, jsonl, xlsx.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Override the encoding: auto, utf-8, gbk, gb18030.
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// XLSX sheet (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// Reject report (CSV: line, column, value, reason). Default: `<input>.rejects.csv`.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Import holder codes whose check digit fails, flagged, instead of rejecting them.
+    #[arg(long)]
+    pub accept_bad_check_digits: bool,
+    /// Exit 0 even when rows were rejected.
+    #[arg(long)]
+    pub allow_rejects: bool,
+    /// Rows per atomic, durable batch.
+    #[arg(long, default_value_t = 2000)]
+    pub batch_size: usize,
+    #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
+    pub allow_insecure_key_permissions: bool,
+}
+
+pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let mapping = Mapping::load(&args.mapping)?;
+    let read = ReadOptions {
+        format: args
+            .format
+            .as_deref()
+            .map(|f| Format::parse(f).context("--format: csv, jsonl or xlsx"))
+            .transpose()?,
+        encoding: args
+            .encoding
+            .as_deref()
+            .map(|e| Encoding::parse(e).context("--encoding: auto, utf-8, gbk or gb18030"))
+            .transpose()?,
+        sheet: args.sheet.clone(),
+        delimiter: None,
+    };
+    let keys = crate::keys::load(&args.keys, args.allow_insecure_key_permissions).map_err(anyhow::Error::msg)?;
+    if keys.example {
+        tracing::warn!("importing with the EXAMPLE signing key from keys-example/: records can be forged");
+    }
+    let seed = if args.catalog.exists() {
+        types::load_dir(&args.catalog).map_err(anyhow::Error::msg)?
+    } else {
+        vec![]
+    };
+    let store = Arc::new(SledStore::open(&args.data_dir).with_context(|| {
+        format!(
+            "opening {} (is `elicence serve` running on it?)",
+            args.data_dir.display()
+        )
+    })?);
+    let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
+    let source = open_source(&args.input, &mapping, &read)?;
+    let opts = MapOptions {
+        source_file: args.input.display().to_string(),
+        accept_bad_check_digits: args.accept_bad_check_digits,
+    };
+    let mapper = RowMapper::new(mapping, &registry.list_types(), opts)?;
+    let reject_path = args.rejects.clone().unwrap_or_else(|| {
+        let mut p = args.input.clone().into_os_string();
+        p.push(".rejects.csv");
+        PathBuf::from(p)
+    });
+    let mut report = RejectWriter::create(&reject_path)?;
+    let mut sink = RegistrySink::new(&registry, None);
+    let progress = ProgressView::new();
+    let summary = run_import(
+        source,
+        &mapper,
+        &mut sink,
+        &mut |r| report.write(r),
+        &RunOptions {
+            batch_size: args.batch_size,
+        },
+        &|p| progress.update(p),
+    )?;
+    report.flush()?;
+    progress.finish();
+    registry.store().flush()?;
+    eprintln!("{summary}");
+    eprintln!("reject report: {}", reject_path.display());
+    if summary.rejected_rows > 0 && !args.allow_rejects {
+        eprintln!(
+            "{} rows rejected; exit status 2 (pass --allow-rejects to accept)",
+            summary.rejected_rows
+        );
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar with rate and ETA on a terminal; a log line every few seconds otherwise.
+struct ProgressView {
+    bar: Option<indicatif::ProgressBar>,
+    last_log: Mutex<Instant>,
+}
+
+impl ProgressView {
+    fn new() -> ProgressView {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {percent}% {msg} (ETA {eta})",
+                )
+                .expect("valid template"),
+            );
+            b
+        });
+        ProgressView {
+            bar,
+            last_log: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn update(&self, p: &Progress) {
+        let s = &p.summary;
+        let msg = format!(
+            "{} rows, {:.0} rows/s, {} imported, {} present, {} rejected",
+            s.rows_read,
+            p.rows_per_second(),
+            s.imported,
+            s.already_present,
+            s.rejected_rows
+        );
+        match &self.bar {
+            Some(b) => {
+                if let Some(total) = p.total_bytes {
+                    b.set_length(total);
+                }
+                b.set_position(p.bytes_read);
+                b.set_message(msg);
+            }
+            None => {
+                let mut last = self.last_log.lock().expect("progress lock");
+                if last.elapsed() >= Duration::from_secs(5) {
+                    *last = Instant::now();
+                    let eta = p
+                        .eta()
+                        .map(|d| format!("{}s", d.as_secs()))
+                        .unwrap_or_else(|| "?".into());
+                    tracing::info!("import progress: {msg}, ETA {eta}");
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish();
+        }
+    }
+}
