@@ -11,8 +11,9 @@ use tonic::transport::Server;
 
 use crate::api::pb::catalog_service_server::CatalogServiceServer;
 use crate::api::pb::licence_service_server::LicenceServiceServer;
+use crate::api::pb::migration_service_server::MigrationServiceServer;
 use crate::api::pb::verification_service_server::VerificationServiceServer;
-use crate::api::{pb, AppState, CatalogApi, LicenceApi, VerificationApi};
+use crate::api::{pb, AppState, CatalogApi, LicenceApi, MigrationApi, VerificationApi};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,7 @@ pub async fn run(
     health.set_serving::<LicenceServiceServer<LicenceApi>>().await;
     health.set_serving::<VerificationServiceServer<VerificationApi>>().await;
     health.set_serving::<CatalogServiceServer<CatalogApi>>().await;
+    health.set_serving::<MigrationServiceServer<MigrationApi>>().await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -81,6 +83,7 @@ pub async fn run(
         .add_service(LicenceServiceServer::new(LicenceApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(VerificationServiceServer::new(VerificationApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(CatalogServiceServer::new(CatalogApi::new(state.clone())).max_decoding_message_size(max))
+        .add_service(MigrationServiceServer::new(MigrationApi::new(state.clone())).max_decoding_message_size(max))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     registry.store().flush()?;

@@ -6,12 +6,14 @@ mod catalog_api;
 mod convert;
 mod error;
 mod licence_api;
+mod migration_api;
 mod verification_api;
 
 pub use auth::DirectoryHandle;
 pub use catalog_api::CatalogApi;
 pub use error::ApiError;
 pub use licence_api::LicenceApi;
+pub use migration_api::MigrationApi;
 pub use verification_api::VerificationApi;
 
 /// Generated protobuf and gRPC code for `elicence.v1`.

@@ -1,0 +1,209 @@
+//! Historical migration: over gRPC and through the real `elicence import` binary —
+//! planted bad rows reported at their lines, re-runs import nothing, a SIGKILLed run
+//! finishes exactly once, imported licences verify and say they were migrated.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use elicence::api::pb::import_licences_request::Part;
+use elicence::api::pb::migration_service_client::MigrationServiceClient;
+use elicence::api::pb::{ImportHeader, ImportLicencesRequest, VerifyLicenceRequest};
+use elicence::import::{gen_sample, SampleFormat};
+use elicence::store::{SledStore, Store};
+
+use crate::common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_elicence");
+
+fn sample(rows: u64, format: SampleFormat, bad: bool) -> (Vec<u8>, elicence::import::SampleInfo) {
+    let mut buf = Vec::new();
+    let info = gen_sample(rows, 11, format, bad, &mut buf).unwrap();
+    (buf, info)
+}
+
+fn mapping_toml() -> String {
+    std::fs::read_to_string(Path::new(ROOT).join("templates/mappings/sample.toml")).unwrap()
+}
+
+async fn grpc_import(
+    server: &TestServer,
+    token: &str,
+    bytes: Vec<u8>,
+    format: &str,
+) -> elicence::api::pb::ImportLicencesResponse {
+    let mut msgs = vec![ImportLicencesRequest {
+        part: Some(Part::Header(ImportHeader {
+            mapping_toml: mapping_toml(),
+            source_file: "legacy.csv".into(),
+            format: format.into(),
+            ..Default::default()
+        })),
+    }];
+    for c in bytes.chunks(64 * 1024) {
+        msgs.push(ImportLicencesRequest {
+            part: Some(Part::Chunk(c.to_vec())),
+        });
+    }
+    MigrationServiceClient::new(server.channel.clone())
+        .import_licences(authed(token, tokio_stream::iter(msgs)))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn grpc_import_reports_bad_rows_and_is_idempotent() {
+    let server = spawn_server().await;
+    let (bytes, info) = sample(300, SampleFormat::CsvGbk, true);
+    // The sample spans several departments' types; 政务服务局 may issue none of them.
+    let denied = grpc_import(&server, ZWFW, bytes.clone(), "csv").await;
+    assert_eq!(denied.imported, 0);
+
+    let r = grpc_import(&server, SCJGJ, bytes.clone(), "csv").await;
+    assert_eq!(r.rows_read, 300);
+    let planted: Vec<u64> = info.expected_bad.iter().map(|b| b.line).collect();
+    for line in &planted {
+        assert!(
+            r.rejects.iter().any(|x| x.line == *line),
+            "planted bad line {line} not reported: {:?}",
+            r.rejects
+        );
+    }
+    assert!(r.imported > 0);
+    assert_eq!(r.imported + r.already_present + r.rejected_rows, 300);
+    // No personal code leaks into the reject report.
+    for x in &r.rejects {
+        let digits = x.value.chars().filter(|c| c.is_ascii_digit()).count();
+        assert!(digits < 17 || x.value.contains('*'), "unmasked code in reject: {x:?}");
+    }
+
+    let again = grpc_import(&server, SCJGJ, bytes, "csv").await;
+    assert_eq!(again.imported, 0);
+    assert_eq!(again.already_present, r.imported);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cli_import_twice_then_serve_and_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (bytes, info) = sample(400, SampleFormat::Jsonl, true);
+    let input = tmp.path().join("legacy.jsonl");
+    std::fs::write(&input, bytes).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .current_dir(ROOT)
+            .args([
+                "import",
+                input.to_str().unwrap(),
+                "--mapping",
+                "templates/mappings/sample.toml",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = run(&[]);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(2), "rejects give exit 2: {stderr}");
+    assert!(stderr.contains("rows read 400"), "{stderr}");
+    let report = std::fs::read_to_string(tmp.path().join("legacy.jsonl.rejects.csv")).unwrap();
+    for b in &info.expected_bad {
+        assert!(
+            report.lines().any(|l| l.starts_with(&format!("{},", b.line))),
+            "line {} missing:\n{report}",
+            b.line
+        );
+    }
+    let second = run(&["--allow-rejects"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(stderr.contains("imported 0,"), "{stderr}");
+
+    let ids = {
+        let store = SledStore::open(&data).unwrap();
+        store.all_identifiers().unwrap()
+    };
+    assert_eq!(ids.len() as u64, info.good_rows());
+    let server = spawn_server_at(&data, Arc::new(elicence::clock::FixedClock::new(default_now()))).await;
+    let v = server
+        .verification()
+        .verify_licence(VerifyLicenceRequest {
+            identifier: ids[0].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.authentic, "{v:?}");
+    assert!(v.migrated);
+    assert!(v.licence.unwrap().provenance.unwrap().source_line > 1);
+    server.stop().await;
+}
+
+#[cfg(unix)]
+#[test]
+fn killed_import_resumes_to_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (bytes, info) = sample(6000, SampleFormat::CsvUtf8, false);
+    let input = tmp.path().join("legacy.csv");
+    std::fs::write(&input, bytes).unwrap();
+    let cmd = || {
+        let mut c = Command::new(BIN);
+        c.current_dir(ROOT)
+            .args([
+                "import",
+                input.to_str().unwrap(),
+                "--mapping",
+                "templates/mappings/sample.toml",
+            ])
+            .args(["--allow-rejects", "--batch-size", "200", "--data-dir"])
+            .arg(&data)
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let mut child = cmd().spawn().unwrap();
+    // Kill once some batches are durable but (very likely) before the end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let size: u64 = std::fs::read_dir(&data)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0);
+        if size > 512 * 1024 || std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    unsafe {
+        libc_kill(child.id() as i32, 9);
+    }
+    let killed = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.signal(), Some(9), "the first run must be killed mid-import");
+    let status = cmd().status().unwrap();
+    assert!(status.success());
+    let store = SledStore::open(&data).unwrap();
+    let ids = store.all_identifiers().unwrap();
+    let rows = 6000 - count_rejected(&tmp.path().join("legacy.csv.rejects.csv"));
+    assert_eq!(
+        ids.len() as u64,
+        rows,
+        "every good row exactly once (sample says {} good)",
+        info.good_rows()
+    );
+}
+
+fn count_rejected(report: &Path) -> u64 {
+    let text = std::fs::read_to_string(report).unwrap();
+    let mut lines: Vec<&str> = text.lines().skip(1).filter_map(|l| l.split(',').next()).collect();
+    lines.dedup();
+    lines.len() as u64
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
