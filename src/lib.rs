@@ -11,12 +11,14 @@
 //!   conversion and the one error → status mapping. The only module that knows gRPC.
 //! - [`registry`]: the repository's operations (issue, read, verify, lifecycle) over the
 //!   store, keys and clock; what the API handlers and the CLI call.
+//! - [`audit`]: the access audit log's entries, signed bytes and hash chain check.
 //! - [`keys`]: loading the signing key ring from disk.
 //! - [`clock`]: the time source, passed in so that expiry rules are testable.
 //! - [`server`]: builds the router and runs it on a bound listener until shutdown.
 //! - [`cli`]: the subcommands of the `elicence` binary.
 
 pub mod api;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

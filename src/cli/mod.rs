@@ -1,5 +1,6 @@
 //! The `elicence` command line: one file per subcommand.
 
+mod audit;
 mod keygen;
 mod serve;
 
@@ -24,11 +25,14 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Generate a new Ed25519 signing key (PKCS#8 PEM) and add it to a key ring.
     Keygen(keygen::KeygenArgs),
+    /// Work with the access audit log (用证记录).
+    Audit(audit::AuditArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }

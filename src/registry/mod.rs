@@ -2,17 +2,27 @@
 //! store, the key ring and the clock. API handlers and CLI commands call these; this
 //! layer owns the rules (permissions, uniqueness, transitions), not the transport.
 
+mod audit;
 mod catalog_ops;
 mod error;
+mod field_check;
+mod history;
 mod issue;
+mod lifecycle;
+mod query;
 mod read;
 
+pub use audit::{AccessRecord, AuditPage, AuditQuery};
 pub use error::RegistryError;
+pub use field_check::{FieldCheck, FieldMatch};
 pub use issue::IssueResult;
+pub(crate) use lifecycle::type_of;
+pub use lifecycle::{Amendment, Reissue, Reissued, StatusChange, StatusChanged};
+pub use query::{Query, QueryPage, Selector};
 pub use read::{LicenceView, Verification};
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::catalog::{Department, LicenceType};
 use crate::clock::Clock;
@@ -44,6 +54,7 @@ pub struct Registry {
     keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
     types: RwLock<HashMap<String, LicenceType>>,
+    audit: Mutex<audit::AuditHead>,
 }
 
 impl Registry {
@@ -63,7 +74,9 @@ impl Registry {
             types = seed;
         }
         let types = types.into_iter().map(|t| (t.code.clone(), t)).collect();
+        let audit = audit::AuditHead::load(store.as_ref())?;
         Ok(Registry {
+            audit,
             store,
             keys,
             clock,

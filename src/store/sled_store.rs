@@ -10,6 +10,7 @@
 //! - `idx_issuer`    issuer code · issue date · identifier → ()
 //! - `requests`      caller · request id → identifier (idempotency)
 //! - `catalog`       type code → licence type (JSON)
+//! - `audit`         seq(u64 BE) → signed access-audit entry
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,8 +21,8 @@ use sled::{Db, Transactional, Tree};
 use super::codec::{self, key};
 use super::group_commit::GroupCommit;
 use super::{
-    BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedEvent, Store, StoreError,
-    WriteOutcome,
+    BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedAuditEntry, SignedEvent,
+    Store, StoreError, WriteOutcome,
 };
 use crate::catalog::LicenceType;
 use crate::licence::SignedRecord;
@@ -47,6 +48,7 @@ pub struct SledStore {
     db: Db,
     trees: Vec<Tree>,
     catalog: Tree,
+    audit: Tree,
     commit: GroupCommit,
 }
 
@@ -82,6 +84,7 @@ impl SledStore {
             .map(|n| db.open_tree(n))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let catalog = db.open_tree("catalog")?;
+        let audit = db.open_tree("audit")?;
         let flush_db = db.clone();
         let commit = GroupCommit::start(Arc::new(move || {
             flush_db.flush().map(|_| ()).map_err(StoreError::from)
@@ -90,6 +93,7 @@ impl SledStore {
             db,
             trees,
             catalog,
+            audit,
             commit,
         })
     }
@@ -389,6 +393,31 @@ impl Store for SledStore {
             .keys()
             .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
             .collect()
+    }
+
+    fn append_audit(&self, entry: SignedAuditEntry) -> Result<()> {
+        let value = codec::encode_signed(&entry.key_id, &entry.signature, &entry.bytes);
+        self.audit
+            .compare_and_swap(entry.seq.to_be_bytes(), None as Option<&[u8]>, Some(value))?
+            .map_err(|_| StoreError::Conflict(format!("audit entry {}", entry.seq)))
+    }
+
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<SignedAuditEntry>> {
+        self.audit
+            .range(from.to_be_bytes()..)
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                codec::decode_audit(&k, &v)
+            })
+            .collect()
+    }
+
+    fn last_audit(&self) -> Result<Option<SignedAuditEntry>> {
+        self.audit
+            .last()?
+            .map(|(k, v)| codec::decode_audit(&k, &v))
+            .transpose()
     }
 
     fn put_type(&self, t: &LicenceType) -> Result<()> {

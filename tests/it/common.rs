@@ -72,7 +72,7 @@ pub async fn spawn_server_at(data_dir: &Path, clock: Arc<FixedClock>) -> TestSer
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
-        server::run(listener, state, Limits::default(), async {
+        server::run(listener, state, Limits::default(), None, async {
             let _ = rx.await;
         })
         .await
