@@ -110,6 +110,7 @@ impl Registry {
     }
 
     /// Builds and signs an event with the active key.
+    #[allow(clippy::too_many_arguments)]
     fn sign_event(
         &self,
         identifier: &str,

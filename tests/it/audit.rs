@@ -234,6 +234,7 @@ async fn audit_verify_checks_the_chain_offline_and_finds_tampering() {
         .list_licence_types(authed(RSJ, ListLicenceTypesRequest {}))
         .await
         .unwrap();
+    assert_eq!(server.data_dir, dir);
     server.stop().await;
 
     let (ok, out) = audit_verify(&dir);

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use elicence::api::pb::catalog_service_client::CatalogServiceClient;
 use elicence::api::pb::{ListLicenceTypesRequest, QueryAccessLogRequest};
 use elicence::catalog::Directory;
 use elicence::clock::FixedClock;
@@ -126,5 +127,14 @@ async fn without_a_client_certificate_or_token_tls_calls_are_unauthenticated() {
         .list_licence_types(authed(ZJJ, ListLicenceTypesRequest {}))
         .await
         .unwrap();
+    // Plaintext is not served on a TLS listener.
+    let plain = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect_lazy();
+    let e = CatalogServiceClient::new(plain)
+        .list_licence_types(authed(ZJJ, ListLicenceTypesRequest {}))
+        .await
+        .unwrap_err();
+    assert_ne!(e.code(), Code::Ok);
     server.stop().await;
 }
