@@ -13,12 +13,14 @@
 //!   store, keys and clock; what the API handlers and the CLI call.
 //! - [`import`]: historical migration — CSV (UTF-8/GBK), JSON lines and XLSX readers,
 //!   mapping files, date parsing, row validation, reject reports.
+//! - [`audit`]: the access audit log's entries, signed bytes and hash chain check.
 //! - [`keys`]: loading the signing key ring from disk.
 //! - [`clock`]: the time source, passed in so that expiry rules are testable.
 //! - [`server`]: builds the router and runs it on a bound listener until shutdown.
 //! - [`cli`]: the subcommands of the `elicence` binary.
 
 pub mod api;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Server, ServerTlsConfig};
 
+use crate::api::pb::audit_service_server::AuditServiceServer;
 use crate::api::pb::catalog_service_server::CatalogServiceServer;
 use crate::api::pb::licence_service_server::LicenceServiceServer;
 use crate::api::pb::migration_service_server::MigrationServiceServer;
 use crate::api::pb::verification_service_server::VerificationServiceServer;
-use crate::api::{pb, AppState, CatalogApi, LicenceApi, MigrationApi, VerificationApi};
+use crate::api::{pb, AppState, AuditApi, CatalogApi, LicenceApi, MigrationApi, VerificationApi};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,16 +49,20 @@ impl Default for Limits {
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests and flushes the store.
+/// With `tls`, every connection is TLS (rustls); a TLS config with a client CA lets
+/// departments authenticate by client certificate.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     limits: Limits,
+    tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LicenceServiceServer<LicenceApi>>().await;
     health.set_serving::<VerificationServiceServer<VerificationApi>>().await;
     health.set_serving::<CatalogServiceServer<CatalogApi>>().await;
+    health.set_serving::<AuditServiceServer<AuditApi>>().await;
     health.set_serving::<MigrationServiceServer<MigrationApi>>().await;
 
     let reflection = || {
@@ -74,7 +79,11 @@ pub async fn run(
 
     let max = limits.max_request_bytes;
     let registry = state.registry.clone();
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .add_service(health_service)
@@ -83,6 +92,7 @@ pub async fn run(
         .add_service(LicenceServiceServer::new(LicenceApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(VerificationServiceServer::new(VerificationApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(CatalogServiceServer::new(CatalogApi::new(state.clone())).max_decoding_message_size(max))
+        .add_service(AuditServiceServer::new(AuditApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(MigrationServiceServer::new(MigrationApi::new(state.clone())).max_decoding_message_size(max))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

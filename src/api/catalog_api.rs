@@ -2,11 +2,12 @@
 
 use tonic::{Request, Response, Status};
 
+use super::audit::audited;
 use super::convert::type_to_pb;
 use super::pb::catalog_service_server::CatalogService;
 use super::pb::{GetLicenceTypeRequest, ListLicenceTypesRequest, ListLicenceTypesResponse, PutLicenceTypeRequest};
 use super::{pb, ApiError, AppState};
-use crate::catalog::LicenceType;
+use crate::catalog::{Department, LicenceType};
 use crate::licence::Invalid;
 
 pub struct CatalogApi {
@@ -17,6 +18,14 @@ impl CatalogApi {
     pub fn new(state: AppState) -> CatalogApi {
         CatalogApi { state }
     }
+
+    async fn put(&self, caller: Department, req: PutLicenceTypeRequest) -> Result<pb::LicenceType, ApiError> {
+        let PutLicenceTypeRequest { licence_type } = req;
+        let t = licence_type.ok_or_else(|| Invalid::new("licence_type", "is required"))?;
+        let t = LicenceType::try_from(t)?;
+        let t = self.state.registry.put_type(&caller, t).await?;
+        Ok(type_to_pb(t))
+    }
 }
 
 #[tonic::async_trait]
@@ -25,24 +34,34 @@ impl CatalogService for CatalogApi {
         &self,
         req: Request<ListLicenceTypesRequest>,
     ) -> Result<Response<ListLicenceTypesResponse>, Status> {
-        self.state.directory.authenticate(&req)?;
-        let types = self.state.registry.list_types().into_iter().map(type_to_pb).collect();
-        Ok(Response::new(ListLicenceTypesResponse { types }))
+        let registry = &self.state.registry;
+        audited(
+            &self.state,
+            "elicence.v1.CatalogService/ListLicenceTypes",
+            req,
+            |_, ListLicenceTypesRequest {}| async move {
+                let types = registry.list_types().into_iter().map(type_to_pb).collect();
+                Ok(ListLicenceTypesResponse { types })
+            },
+        )
+        .await
     }
 
     async fn get_licence_type(&self, req: Request<GetLicenceTypeRequest>) -> Result<Response<pb::LicenceType>, Status> {
-        self.state.directory.authenticate(&req)?;
-        let GetLicenceTypeRequest { code } = req.into_inner();
-        let t = self.state.registry.get_type(code.trim()).map_err(ApiError::from)?;
-        Ok(Response::new(type_to_pb(t)))
+        let registry = &self.state.registry;
+        audited(
+            &self.state,
+            "elicence.v1.CatalogService/GetLicenceType",
+            req,
+            |_, GetLicenceTypeRequest { code }| async move { Ok(type_to_pb(registry.get_type(code.trim())?)) },
+        )
+        .await
     }
 
     async fn put_licence_type(&self, req: Request<PutLicenceTypeRequest>) -> Result<Response<pb::LicenceType>, Status> {
-        let caller = self.state.directory.authenticate(&req)?;
-        let PutLicenceTypeRequest { licence_type } = req.into_inner();
-        let t = licence_type.ok_or_else(|| ApiError::from(Invalid::new("licence_type", "is required")))?;
-        let t = LicenceType::try_from(t).map_err(ApiError::from)?;
-        let t = self.state.registry.put_type(&caller, t).await.map_err(ApiError::from)?;
-        Ok(Response::new(type_to_pb(t)))
+        audited(&self.state, "elicence.v1.CatalogService/PutLicenceType", req, |c, m| {
+            self.put(c, m)
+        })
+        .await
     }
 }

@@ -3,10 +3,12 @@
 
 use tonic::{Request, Response, Status, Streaming};
 
+use super::audit::audited;
 use super::pb::import_licences_request::Part;
 use super::pb::migration_service_server::MigrationService;
 use super::pb::{ImportHeader, ImportLicencesRequest, ImportLicencesResponse, ImportReject};
 use super::{blocking, ApiError, AppState};
+use crate::catalog::Department;
 use crate::import::report::mask_personal;
 use crate::import::{
     open_bytes, run_import, Encoding, Format, MapOptions, Mapping, ReadOptions, RowMapper, RunOptions,
@@ -31,19 +33,18 @@ fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
     ApiError::Invalid(Invalid::new(field, reason))
 }
 
-async fn receive(mut stream: Streaming<ImportLicencesRequest>) -> Result<(ImportHeader, Vec<u8>), Status> {
-    let header = match stream.message().await?.and_then(|m| m.part) {
+async fn receive(mut stream: Streaming<ImportLicencesRequest>) -> Result<(ImportHeader, Vec<u8>), ApiError> {
+    let broken = |e: Status| invalid("stream", format!("reading the request stream: {}", e.message()));
+    let header = match stream.message().await.map_err(broken)?.and_then(|m| m.part) {
         Some(Part::Header(h)) => h,
-        _ => return Err(invalid("header", "the first message must be the import header").into()),
+        _ => return Err(invalid("header", "the first message must be the import header")),
     };
     let mut bytes = Vec::new();
-    while let Some(msg) = stream.message().await? {
+    while let Some(msg) = stream.message().await.map_err(broken)? {
         match msg.part {
             Some(Part::Chunk(c)) if bytes.len() + c.len() <= MAX_IMPORT_BYTES => bytes.extend_from_slice(&c),
-            Some(Part::Chunk(_)) => {
-                return Err(invalid("chunk", "the export exceeds 256 MiB; use `elicence import`").into())
-            }
-            _ => return Err(invalid("header", "only the first message may be a header").into()),
+            Some(Part::Chunk(_)) => return Err(invalid("chunk", "the export exceeds 256 MiB; use `elicence import`")),
+            _ => return Err(invalid("header", "only the first message may be a header")),
         }
     }
     Ok((header, bytes))
@@ -55,8 +56,23 @@ impl MigrationService for MigrationApi {
         &self,
         req: Request<Streaming<ImportLicencesRequest>>,
     ) -> Result<Response<ImportLicencesResponse>, Status> {
-        let caller = self.state.directory.authenticate(&req)?;
-        let (header, bytes) = receive(req.into_inner()).await?;
+        audited(
+            &self.state,
+            "elicence.v1.MigrationService/ImportLicences",
+            req,
+            |caller, stream| self.import(caller, stream),
+        )
+        .await
+    }
+}
+
+impl MigrationApi {
+    async fn import(
+        &self,
+        caller: Department,
+        stream: Streaming<ImportLicencesRequest>,
+    ) -> Result<ImportLicencesResponse, ApiError> {
+        let (header, bytes) = receive(stream).await?;
         let ImportHeader {
             mapping_toml,
             source_file,
@@ -78,7 +94,7 @@ impl MigrationService for MigrationApi {
             delimiter: None,
         };
         let registry = self.state.registry.clone();
-        let response = blocking(move || {
+        blocking(move || {
             let source = open_bytes(bytes, format, &mapping, &read).map_err(|e| invalid("chunk", e.to_string()))?;
             let opts = MapOptions {
                 source_file,
@@ -114,7 +130,6 @@ impl MigrationService for MigrationApi {
                 rejects,
             })
         })
-        .await?;
-        Ok(Response::new(response))
+        .await
     }
 }

@@ -1,14 +1,21 @@
 //! The gRPC services: authentication, request validation, proto ↔ domain conversion and
 //! the one error → status mapping. The only module that knows tonic or generated types.
 
+mod audit;
+mod audit_api;
 mod auth;
 mod catalog_api;
 mod convert;
+mod convert_lifecycle;
 mod error;
 mod licence_api;
+mod lifecycle_api;
 mod migration_api;
+mod query_api;
 mod verification_api;
 
+pub use audit::code_name;
+pub use audit_api::AuditApi;
 pub use auth::DirectoryHandle;
 pub use catalog_api::CatalogApi;
 pub use error::ApiError;

@@ -1,5 +1,6 @@
 //! The `elicence` command line: one file per subcommand.
 
+mod audit;
 mod gen_sample;
 mod import;
 mod keygen;
@@ -26,6 +27,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Write a synthetic legacy export (for trying and benchmarking the migration).
     GenSample(gen_sample::GenSampleArgs),
+    /// Work with the access audit log (用证记录).
+    Audit(audit::AuditArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -34,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => keygen::run(args),
         Command::Import(args) => import::run(args),
         Command::GenSample(args) => gen_sample::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }

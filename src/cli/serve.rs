@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::api::{AppState, DirectoryHandle};
 use crate::catalog::{types, Directory};
@@ -42,6 +43,32 @@ pub struct ServeArgs {
     /// Per-request deadline, in seconds.
     #[arg(long, env = "ELICENCE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// Serve TLS with this certificate chain (PEM); needs `--tls-key`.
+    #[arg(long, env = "ELICENCE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "ELICENCE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) whose client certificates are accepted; a department may then
+    /// authenticate by a registered certificate (`client_cert_sha256`) instead of a token.
+    #[arg(long, env = "ELICENCE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// The TLS configuration the flags ask for, if any.
+fn tls_config(args: &ServeArgs) -> anyhow::Result<Option<ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+    if let Some(ca) = &args.tls_client_ca {
+        // Optional: departments without a certificate still authenticate by token.
+        tls = tls
+            .client_ca_root(Certificate::from_pem(read(ca)?))
+            .client_auth_optional(true);
+    }
+    Ok(Some(tls))
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -76,12 +103,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..Limits::default()
     };
 
+    let tls = tls_config(&args)?;
+
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-        tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
+        tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), data_dir = %args.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
         spawn_reload_on_sighup(state.directory.clone(), args.departments.clone());
-        server::run(listener, state, limits, shutdown_signal()).await?;
+        server::run(listener, state, limits, tls, shutdown_signal()).await?;
         tracing::info!("stopped; store flushed");
         Ok::<_, anyhow::Error>(())
     })?;
@@ -115,12 +144,8 @@ fn spawn_reload_on_sighup(handle: DirectoryHandle, path: PathBuf) {
             return;
         };
         while hup.recv().await.is_some() {
-            match Directory::load(&path) {
-                Ok(d) => {
-                    let n = d.departments().len();
-                    handle.replace(d);
-                    tracing::info!(departments = n, "reloaded departments file");
-                }
+            match handle.reload(&path) {
+                Ok(n) => tracing::info!(departments = n, "reloaded departments file"),
                 Err(e) => {
                     tracing::error!(error = %e, "departments file rejected; keeping the previous one")
                 }

@@ -98,6 +98,23 @@ pub enum EventKind {
     Superseded,
 }
 
+impl EventKind {
+    /// The name used in signed events (`suspended`, `reissued`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Issued => "issued",
+            EventKind::Migrated => "migrated",
+            EventKind::Reissued => "reissued",
+            EventKind::Suspended => "suspended",
+            EventKind::Restored => "restored",
+            EventKind::Revoked => "revoked",
+            EventKind::Withdrawn => "withdrawn",
+            EventKind::Cancelled => "cancelled",
+            EventKind::Superseded => "superseded",
+        }
+    }
+}
+
 /// The transition table. Returns the new standing, or `None` when illegal.
 pub fn transition(from: Standing, kind: EventKind) -> Option<Standing> {
     use EventKind as E;
@@ -178,6 +195,18 @@ pub fn status_on(licence: &Licence, standing: Standing, today: Date) -> LicenceS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_names_match_the_signed_form() {
+        for k in [
+            EventKind::Issued,
+            EventKind::Reissued,
+            EventKind::Superseded,
+            EventKind::Restored,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
 
     #[test]
     fn transitions() {

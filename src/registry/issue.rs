@@ -142,17 +142,32 @@ impl Registry {
         kind: EventKind,
         customise: Option<&dyn Fn(&mut Licence)>,
     ) -> (NewRecord, IssueResult) {
+        let reason = match kind {
+            EventKind::Migrated => "migrated from a historical system",
+            EventKind::Reissued => "new version issued",
+            _ => "issued",
+        };
+        self.build_record_with_reason(id, valid, licence_type, actor, kind, reason, customise)
+    }
+
+    /// [`Registry::build_record`] with the reason its first event records.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build_record_with_reason(
+        &self,
+        id: &LicenceId,
+        valid: ValidDraft,
+        licence_type: &LicenceType,
+        actor: &Actor,
+        kind: EventKind,
+        reason: &str,
+        customise: Option<&dyn Fn(&mut Licence)>,
+    ) -> (NewRecord, IssueResult) {
         let mut licence = valid.into_licence(id, &licence_type.name, self.keys.active_key_id(), self.clock.now());
         if let Some(f) = customise {
             f(&mut licence);
         }
         let record = SignedRecord::sign(&licence, &self.keys);
         let identifier = licence.identifier.clone();
-        let reason = match kind {
-            EventKind::Migrated => "migrated from a historical system",
-            EventKind::Reissued => "new version issued",
-            _ => "issued",
-        };
         let first_event: SignedEvent = self.sign_event(
             &identifier,
             0,

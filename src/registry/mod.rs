@@ -2,20 +2,30 @@
 //! store, the key ring and the clock. API handlers and CLI commands call these; this
 //! layer owns the rules (permissions, uniqueness, transitions), not the transport.
 
+mod audit;
 mod catalog_ops;
 mod error;
+mod field_check;
+mod history;
 mod issue;
+mod lifecycle;
 mod migrate;
+mod query;
 mod read;
 mod verified;
 
+pub use audit::{AccessRecord, AuditPage, AuditQuery};
 pub use error::RegistryError;
+pub use field_check::{FieldCheck, FieldMatch};
 pub use issue::IssueResult;
+pub(crate) use lifecycle::type_of;
+pub use lifecycle::{Amendment, Reissue, Reissued, StatusChange, StatusChanged};
 pub use migrate::{migration_actor, RegistrySink};
+pub use query::{Query, QueryPage, Selector};
 pub use read::{LicenceView, Verification};
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::catalog::{Department, LicenceType};
 use crate::clock::Clock;
@@ -48,6 +58,7 @@ pub struct Registry {
     clock: Arc<dyn Clock>,
     types: RwLock<HashMap<String, LicenceType>>,
     verified: verified::VerifiedSet,
+    audit: Mutex<audit::AuditHead>,
 }
 
 impl Registry {
@@ -67,7 +78,9 @@ impl Registry {
             types = seed;
         }
         let types = types.into_iter().map(|t| (t.code.clone(), t)).collect();
+        let audit = audit::AuditHead::load(store.as_ref())?;
         Ok(Registry {
+            audit,
             store,
             keys,
             clock,
@@ -102,6 +115,7 @@ impl Registry {
     }
 
     /// Builds and signs an event with the active key.
+    #[allow(clippy::too_many_arguments)]
     fn sign_event(
         &self,
         identifier: &str,

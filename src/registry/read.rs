@@ -19,6 +19,17 @@ pub struct LicenceView {
     pub current_identifier: String,
 }
 
+impl LicenceView {
+    /// The seq and previous digest the next event must carry: after the last event, or
+    /// (for a migrated record with no events yet) seq 0 chained from the record.
+    pub fn next_event_link(&self) -> (u32, [u8; 32]) {
+        match self.events.last() {
+            Some((e, signed)) => (e.seq + 1, digest(&signed.bytes)),
+            None => (0, digest(&self.record.bytes)),
+        }
+    }
+}
+
 /// The public answer to "is this licence genuine and valid?".
 #[derive(Debug, Clone)]
 pub struct Verification {

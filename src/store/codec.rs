@@ -1,7 +1,7 @@
 //! Byte layouts of stored values and index keys. Index keys join ASCII-safe parts with
 //! 0x00, which validated text never contains, so prefixes cannot collide.
 
-use super::{Result, SignedEvent, StoreError};
+use super::{Result, SignedAuditEntry, SignedEvent, StoreError};
 use crate::licence::SignedRecord;
 
 pub const SEP: u8 = 0;
@@ -65,6 +65,20 @@ pub fn decode_event(k: &[u8], v: &[u8]) -> Result<SignedEvent> {
     let seq = u32::from_be_bytes(k[k.len() - 4..].try_into().expect("4 bytes"));
     let (key_id, signature, bytes) = decode_signed(v)?;
     Ok(SignedEvent {
+        seq,
+        bytes,
+        signature,
+        key_id,
+    })
+}
+
+pub fn decode_audit(k: &[u8], v: &[u8]) -> Result<SignedAuditEntry> {
+    let seq = u64::from_be_bytes(
+        k.try_into()
+            .map_err(|_| StoreError::Corrupt("audit key is not 8 bytes".into()))?,
+    );
+    let (key_id, signature, bytes) = decode_signed(v)?;
+    Ok(SignedAuditEntry {
         seq,
         bytes,
         signature,

@@ -24,6 +24,15 @@ pub struct SignedEvent {
     pub key_id: String,
 }
 
+/// A signed access-audit entry as stored (see [`crate::audit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAuditEntry {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub signature: [u8; 64],
+    pub key_id: String,
+}
+
 /// Everything written when a licence version is created: the record, the fields its
 /// indexes need, and its first event.
 #[derive(Debug, Clone)]
@@ -175,6 +184,14 @@ pub trait Store: Send + Sync + 'static {
     fn query(&self, q: &IndexQuery, after: Option<&[u8]>, limit: usize) -> Result<Page>;
     /// Every stored identifier (for consistency checks and backups).
     fn all_identifiers(&self) -> Result<Vec<String>>;
+
+    /// Appends an access-audit entry. Fails with `Conflict` when `entry.seq` is taken.
+    /// Like every write it is durable after the next [`Store::durable`].
+    fn append_audit(&self, entry: SignedAuditEntry) -> Result<()>;
+    /// Audit entries with seq ≥ `from`, in seq order, at most `limit`.
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<SignedAuditEntry>>;
+    /// The entry with the highest seq.
+    fn last_audit(&self) -> Result<Option<SignedAuditEntry>>;
 
     fn put_type(&self, t: &LicenceType) -> Result<()>;
     fn get_type(&self, code: &str) -> Result<Option<LicenceType>>;

@@ -11,6 +11,7 @@
 //! - `requests`      caller · request id → identifier (idempotency)
 //! - `import_keys`   source key of a migrated row → identifier
 //! - `catalog`       type code → licence type (JSON)
+//! - `audit`         seq(u64 BE) → signed access-audit entry
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,8 +22,8 @@ use sled::{Db, Transactional, Tree};
 use super::codec::{self, key};
 use super::group_commit::GroupCommit;
 use super::{
-    BatchItem, BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedEvent, Store, StoreError,
-    WriteOutcome,
+    BatchItem, BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedAuditEntry, SignedEvent, Store,
+    StoreError, WriteOutcome,
 };
 use crate::catalog::LicenceType;
 use crate::licence::SignedRecord;
@@ -50,6 +51,7 @@ pub struct SledStore {
     db: Db,
     trees: Vec<Tree>,
     catalog: Tree,
+    audit: Tree,
     commit: GroupCommit,
 }
 
@@ -85,12 +87,14 @@ impl SledStore {
             .map(|n| db.open_tree(n))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let catalog = db.open_tree("catalog")?;
+        let audit = db.open_tree("audit")?;
         let flush_db = db.clone();
         let commit = GroupCommit::start(Arc::new(move || flush_db.flush().map(|_| ()).map_err(StoreError::from)));
         Ok(SledStore {
             db,
             trees,
             catalog,
+            audit,
             commit,
         })
     }
@@ -156,7 +160,13 @@ impl SledStore {
     }
 
     fn append_in_tx(t: &[TransactionalTree], identifier: &str, event: &SignedEvent) -> TxResult<()> {
-        if event.seq == 0 || t[EVENTS].get(codec::event_key(identifier, event.seq - 1))?.is_none() {
+        // The chain must continue from the last stored event; a first event (seq 0) is
+        // only appended to a stored record (migrated records start without events).
+        let links = match event.seq {
+            0 => t[RECORDS].get(identifier.as_bytes())?.is_some(),
+            n => t[EVENTS].get(codec::event_key(identifier, n - 1))?.is_some(),
+        };
+        if !links {
             return abort(StoreError::Conflict(identifier.to_string()));
         }
         let k = codec::event_key(identifier, event.seq);
@@ -355,6 +365,28 @@ impl Store for SledStore {
             .keys()
             .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
             .collect()
+    }
+
+    fn append_audit(&self, entry: SignedAuditEntry) -> Result<()> {
+        let value = codec::encode_signed(&entry.key_id, &entry.signature, &entry.bytes);
+        self.audit
+            .compare_and_swap(entry.seq.to_be_bytes(), None as Option<&[u8]>, Some(value))?
+            .map_err(|_| StoreError::Conflict(format!("audit entry {}", entry.seq)))
+    }
+
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<SignedAuditEntry>> {
+        self.audit
+            .range(from.to_be_bytes()..)
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                codec::decode_audit(&k, &v)
+            })
+            .collect()
+    }
+
+    fn last_audit(&self) -> Result<Option<SignedAuditEntry>> {
+        self.audit.last()?.map(|(k, v)| codec::decode_audit(&k, &v)).transpose()
     }
 
     fn put_type(&self, t: &LicenceType) -> Result<()> {

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use elicence::api::pb::audit_service_client::AuditServiceClient;
 use elicence::api::pb::catalog_service_client::CatalogServiceClient;
 use elicence::api::pb::licence_service_client::LicenceServiceClient;
 use elicence::api::pb::verification_service_client::VerificationServiceClient;
@@ -16,7 +17,7 @@ use elicence::store::SledStore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig, ServerTlsConfig};
 use tonic::Request;
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -52,8 +53,23 @@ pub async fn spawn_server() -> TestServer {
 }
 
 pub async fn spawn_server_at(data_dir: &Path, clock: Arc<FixedClock>) -> TestServer {
-    let keys = elicence::keys::load(&Path::new(ROOT).join("keys-example"), false).unwrap();
     let directory = Directory::load(&Path::new(ROOT).join("keys-example/departments.toml")).unwrap();
+    spawn_server_with(data_dir, clock, directory, None).await
+}
+
+/// TLS for a test server: the server's config and the matching client config.
+pub struct TestTls {
+    pub server: ServerTlsConfig,
+    pub client: ClientTlsConfig,
+}
+
+pub async fn spawn_server_with(
+    data_dir: &Path,
+    clock: Arc<FixedClock>,
+    directory: Directory,
+    tls: Option<TestTls>,
+) -> TestServer {
+    let keys = elicence::keys::load(&Path::new(ROOT).join("keys-example"), false).unwrap();
     let seed = types::load_dir(&Path::new(ROOT).join("templates/catalog")).unwrap();
     let store = Arc::new(SledStore::open(data_dir).unwrap());
     let registry = Registry::new(store, Arc::new(keys.ring), clock.clone() as Arc<dyn Clock>, seed).unwrap();
@@ -64,18 +80,31 @@ pub async fn spawn_server_at(data_dir: &Path, clock: Arc<FixedClock>) -> TestSer
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
+    let (server_tls, client_tls) = match tls {
+        Some(t) => (Some(t.server), Some(t.client)),
+        None => (None, None),
+    };
     let handle = tokio::spawn(async move {
-        server::run(listener, state, Limits::default(), async {
+        server::run(listener, state, Limits::default(), server_tls, async {
             let _ = rx.await;
         })
         .await
         .unwrap();
     });
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = match client_tls {
+        None => Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+        Some(c) => Channel::from_shared(format!("https://{addr}"))
+            .unwrap()
+            .tls_config(c)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    };
     TestServer {
         addr,
         channel,
@@ -98,6 +127,10 @@ impl TestServer {
 
     pub fn catalog(&self) -> CatalogServiceClient<Channel> {
         CatalogServiceClient::new(self.channel.clone())
+    }
+
+    pub fn audit(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::new(self.channel.clone())
     }
 
     /// Stops the server gracefully and waits until the store is closed.
@@ -189,4 +222,9 @@ pub async fn issue(server: &TestServer, request_id: &str, licence: pb::Licence) 
         .await
         .unwrap()
         .into_inner()
+}
+
+/// Issues a licence and returns its identifier.
+pub async fn issue_id(server: &TestServer, request_id: &str, licence: pb::Licence) -> String {
+    issue(server, request_id, licence).await.identifier
 }

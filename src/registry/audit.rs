@@ -1,0 +1,226 @@
+//! Writing and reading the access audit log: each department call becomes one signed
+//! entry chained to the previous one; auditors page through it by time, department or
+//! identifier.
+
+use std::sync::Mutex;
+
+use super::query::{decode_token, encode_token, page_size};
+use super::{Registry, RegistryError, Result};
+use crate::audit::{AuditEntry, AUDIT_SCHEMA, GENESIS_DIGEST};
+use crate::catalog::{Department, Role};
+use crate::licence::record::rfc3339;
+use crate::licence::{signing, Invalid};
+use crate::store::{SignedAuditEntry, Store};
+
+/// Entries examined for one page at most (department and identifier filters scan).
+const SCAN_BUDGET: usize = 10_000;
+const BATCH: usize = 256;
+
+/// Where the chain currently ends. Appends hold the lock, so entries are numbered and
+/// linked in one order and their times never go backwards.
+#[derive(Debug)]
+pub(crate) struct AuditHead {
+    next_seq: u64,
+    prev: [u8; 32],
+    last_at: String,
+}
+
+impl AuditHead {
+    pub(crate) fn load(store: &dyn Store) -> Result<Mutex<AuditHead>> {
+        let head = match store.last_audit()? {
+            None => AuditHead {
+                next_seq: 0,
+                prev: GENESIS_DIGEST,
+                last_at: String::new(),
+            },
+            Some(e) => {
+                let entry = AuditEntry::from_canonical(&e.bytes).map_err(|err| {
+                    RegistryError::Store(crate::store::StoreError::Corrupt(format!(
+                        "audit entry {}: {err}",
+                        e.seq
+                    )))
+                })?;
+                AuditHead {
+                    next_seq: e.seq + 1,
+                    prev: signing::digest(&e.bytes),
+                    last_at: entry.at,
+                }
+            }
+        };
+        Ok(Mutex::new(head))
+    }
+}
+
+/// One call to record.
+#[derive(Debug, Clone)]
+pub struct AccessRecord<'a> {
+    pub department: &'a Department,
+    pub method: &'a str,
+    pub use_cause: &'a str,
+    pub identifiers: Vec<String>,
+    pub result: &'a str,
+}
+
+/// What an auditor asks for. Times are RFC 3339; `from` inclusive, `to` exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// A department's code (USCC) or id.
+    pub department: Option<String>,
+    pub identifier: Option<String>,
+    pub page_size: usize,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditPage {
+    pub entries: Vec<(AuditEntry, SignedAuditEntry)>,
+    pub next_page_token: Option<String>,
+    /// The last entry of the whole log: seq and digest of its signed bytes.
+    pub head: Option<(u64, [u8; 32])>,
+}
+
+fn parse_time(field: &str, s: &Option<String>) -> Result<Option<String>> {
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(|t| Some(rfc3339(t)))
+            .map_err(|_| Invalid::new(field, "must be an RFC 3339 time").into()),
+    }
+}
+
+impl Registry {
+    /// Appends one entry, signed with the active key. The write joins the next group
+    /// commit (requested here, not awaited), so auditing adds no fsync to the call.
+    pub fn record_access(&self, r: AccessRecord<'_>) -> Result<u64> {
+        let mut head = self.audit.lock().expect("audit lock");
+        let now = rfc3339(self.clock.now());
+        let at = if now < head.last_at { head.last_at.clone() } else { now };
+        let entry = AuditEntry {
+            schema: AUDIT_SCHEMA.to_string(),
+            seq: head.next_seq,
+            at,
+            department: r.department.code.clone(),
+            department_id: r.department.id.clone(),
+            department_name: r.department.name.clone(),
+            method: r.method.to_string(),
+            use_cause: r.use_cause.chars().take(200).collect(),
+            identifiers: r.identifiers,
+            result: r.result.to_string(),
+            prev_digest: hex::encode(head.prev),
+            key_id: self.keys.active_key_id().to_string(),
+        };
+        let bytes = entry.canonical_bytes();
+        let signed = SignedAuditEntry {
+            seq: entry.seq,
+            signature: self.keys.sign(&bytes),
+            key_id: entry.key_id.clone(),
+            bytes,
+        };
+        let digest = signing::digest(&signed.bytes);
+        self.store.append_audit(signed)?;
+        head.next_seq = entry.seq + 1;
+        head.prev = digest;
+        head.last_at = entry.at;
+        drop(head);
+        drop(self.store.durable());
+        Ok(entry.seq)
+    }
+
+    /// Pages through the audit log (auditor role).
+    pub fn query_access_log(&self, caller: &Department, q: AuditQuery) -> Result<AuditPage> {
+        if !caller.has_role(Role::Auditor) {
+            return Err(RegistryError::PermissionDenied(format!(
+                "{} is not an auditor",
+                caller.name
+            )));
+        }
+        let from = parse_time("from_time", &q.from)?;
+        let to = parse_time("to_time", &q.to)?;
+        let fingerprint = format!(
+            "audit\0{}\0{}\0{}\0{}",
+            from.as_deref().unwrap_or(""),
+            to.as_deref().unwrap_or(""),
+            q.department.as_deref().unwrap_or(""),
+            q.identifier.as_deref().unwrap_or("")
+        )
+        .into_bytes();
+        let head = self.store.last_audit()?;
+        let mut page = AuditPage {
+            head: head.as_ref().map(|h| (h.seq, signing::digest(&h.bytes))),
+            ..AuditPage::default()
+        };
+        let Some(last) = head.map(|h| h.seq) else {
+            return Ok(page);
+        };
+        let mut seq = match q.page_token.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => {
+                let raw = decode_token(&fingerprint, t)?;
+                u64::from_be_bytes(
+                    raw.try_into()
+                        .map_err(|_| Invalid::new("page_token", "is not a token of this query"))?,
+                )
+            }
+            None => match &from {
+                Some(f) => self.first_audit_at_or_after(f, last)?,
+                None => 0,
+            },
+        };
+        let size = page_size(q.page_size);
+        let mut scanned = 0;
+        while seq <= last {
+            if page.entries.len() == size || scanned >= SCAN_BUDGET {
+                page.next_page_token = Some(encode_token(&fingerprint, &seq.to_be_bytes()));
+                return Ok(page);
+            }
+            let batch = self.store.audit_range(seq, BATCH)?;
+            if batch.is_empty() {
+                break;
+            }
+            for signed in batch {
+                if page.entries.len() == size || scanned >= SCAN_BUDGET {
+                    break;
+                }
+                scanned += 1;
+                seq = signed.seq + 1;
+                let entry = AuditEntry::from_canonical(&signed.bytes).map_err(|e| {
+                    RegistryError::Store(crate::store::StoreError::Corrupt(format!(
+                        "audit entry {}: {e}",
+                        signed.seq
+                    )))
+                })?;
+                if to.as_ref().is_some_and(|t| entry.at >= *t) {
+                    return Ok(page);
+                }
+                let dept_ok = q
+                    .department
+                    .as_ref()
+                    .is_none_or(|d| *d == entry.department || *d == entry.department_id);
+                let id_ok = q.identifier.as_ref().is_none_or(|i| entry.identifiers.contains(i));
+                if dept_ok && id_ok {
+                    page.entries.push((entry, signed));
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    /// Binary search on seq: entry times never decrease along the chain.
+    fn first_audit_at_or_after(&self, from: &str, last: u64) -> Result<u64> {
+        let (mut lo, mut hi) = (0u64, last + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let at = match self.store.audit_range(mid, 1)?.first() {
+                Some(e) => AuditEntry::from_canonical(&e.bytes).map(|e| e.at).unwrap_or_default(),
+                None => break,
+            };
+            if at.as_str() < from {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+}
