@@ -16,6 +16,8 @@
 //! - [`audit`]: the access audit log's entries, signed bytes and hash chain check.
 //! - [`keys`]: loading the signing key ring from disk.
 //! - [`clock`]: the time source, passed in so that expiry rules are testable.
+//! - [`render`]: licence templates → PDF with an embedded subset CJK font, the red seal
+//!   and a QR code carrying the signed payload.
 //! - [`server`]: builds the router and runs it on a bound listener until shutdown.
 //! - [`cli`]: the subcommands of the `elicence` binary.
 
@@ -28,5 +30,6 @@ pub mod import;
 pub mod keys;
 pub mod licence;
 pub mod registry;
+pub mod render;
 pub mod server;
 pub mod store;

@@ -3,6 +3,7 @@
 
 pub mod codes;
 pub mod identifier;
+pub mod qr;
 pub mod record;
 pub mod signing;
 pub mod status;
