@@ -79,7 +79,11 @@ pub(crate) fn sniff(
         },
         e => e,
     };
-    let skip = if bom && encoding == Encoding::Utf8 { 3 } else { 0 };
+    let skip = if bom && encoding == Encoding::Utf8 {
+        3
+    } else {
+        0
+    };
     head.drain(..skip);
     Ok((encoding, Box::new(Cursor::new(head).chain(input))))
 }
@@ -107,13 +111,22 @@ fn strip_cr(field: &[u8]) -> &[u8] {
 /// A record with no content: a blank `\r\n` line or a row of empty cells (Excel leaves
 /// these at the end of exports).
 fn is_blank(record: &csv::ByteRecord) -> bool {
-    record.iter().all(|f| strip_cr(f).iter().all(|b| matches!(b, b' ' | b'\t')))
+    record
+        .iter()
+        .all(|f| strip_cr(f).iter().all(|b| matches!(b, b' ' | b'\t')))
 }
 
 impl CsvRows {
-    pub(crate) fn new(input: impl Read + Send + 'static, opts: &Settled) -> Result<Self, ImportError> {
+    pub(crate) fn new(
+        input: impl Read + Send + 'static,
+        opts: &Settled,
+    ) -> Result<Self, ImportError> {
         let (encoding, inner) = sniff(input, opts.encoding)?;
-        let inner: Inner = Box::new(Terminated { inner, last: None, done: false });
+        let inner: Inner = Box::new(Terminated {
+            inner,
+            last: None,
+            done: false,
+        });
         // Only `\n` ends a record: a `\r` before it is stripped from the last field, and
         // the line counter (which counts `\n`) then always includes the terminator.
         let mut reader = csv::ReaderBuilder::new()
@@ -127,14 +140,20 @@ impl CsvRows {
             .read_byte_record(&mut header)
             .map_err(|e| ImportError::Source(format!("reading the header: {e}")))?;
         if !got {
-            return Err(ImportError::Source("the file is empty: no header row".into()));
+            return Err(ImportError::Source(
+                "the file is empty: no header row".into(),
+            ));
         }
         let mut names = Vec::with_capacity(header.len());
         let last = header.len().saturating_sub(1);
         for (i, f) in header.iter().enumerate() {
             let f = if i == last { strip_cr(f) } else { f };
             let name = decode(encoding, f).ok_or_else(|| {
-                ImportError::Source(format!("header column {}: {}", i + 1, encoding_hint(encoding)))
+                ImportError::Source(format!(
+                    "header column {}: {}",
+                    i + 1,
+                    encoding_hint(encoding)
+                ))
             })?;
             names.push(trim(&name).to_string());
         }
@@ -154,7 +173,10 @@ impl CsvRows {
                 line,
                 "",
                 format!("{} fields", self.record.len()),
-                format!("expected {expected} columns as in the header, got {}", self.record.len()),
+                format!(
+                    "expected {expected} columns as in the header, got {}",
+                    self.record.len()
+                ),
             ));
         }
         let mut values = Vec::with_capacity(expected);
@@ -190,8 +212,18 @@ impl Iterator for CsvRows {
                     }
                     // The counter now stands after the record's terminating `\n`; step
                     // back over it and over the newlines inside quoted fields.
-                    let inner = self.record.as_slice().iter().filter(|b| **b == b'\n').count() as u64;
-                    let line = self.reader.position().line().saturating_sub(inner + 1).max(1);
+                    let inner = self
+                        .record
+                        .as_slice()
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count() as u64;
+                    let line = self
+                        .reader
+                        .position()
+                        .line()
+                        .saturating_sub(inner + 1)
+                        .max(1);
                     return Some(self.row(line));
                 }
                 Ok(false) => self.done = true,
@@ -199,7 +231,12 @@ impl Iterator for CsvRows {
                     // Only I/O errors reach here (record lengths are checked in `row`);
                     // report and stop rather than spin on a broken reader.
                     self.done = true;
-                    return Some(Err(Reject::new(start_line, "", "", format!("reading the file failed: {e}"))));
+                    return Some(Err(Reject::new(
+                        start_line,
+                        "",
+                        "",
+                        format!("reading the file failed: {e}"),
+                    )));
                 }
             }
         }
@@ -217,7 +254,9 @@ mod tests {
             sheet: None,
             delimiter: b',',
         };
-        CsvRows::new(Cursor::new(bytes.to_vec()), &settled).unwrap().collect()
+        CsvRows::new(Cursor::new(bytes.to_vec()), &settled)
+            .unwrap()
+            .collect()
     }
 
     #[test]
@@ -241,7 +280,10 @@ mod tests {
 
     #[test]
     fn multi_line_quoted_field_reports_its_start_line() {
-        for text in ["a,b\n1,\"x\ny\nz\"\n2,w\n\n,\n3,v\n", "a,b\r\n1,\"x\r\ny\nz\"\r\n2,w\r\n\r\n,\r\n3,v"] {
+        for text in [
+            "a,b\n1,\"x\ny\nz\"\n2,w\n\n,\n3,v\n",
+            "a,b\r\n1,\"x\r\ny\nz\"\r\n2,w\r\n\r\n,\r\n3,v",
+        ] {
             let r: Vec<(u64, String)> = rows(text.as_bytes(), Encoding::Utf8)
                 .into_iter()
                 .map(|r| r.unwrap())

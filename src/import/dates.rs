@@ -35,9 +35,18 @@ impl Default for DateRules {
     fn default() -> Self {
         DateRules {
             styles: vec![DateStyle::Ymd, DateStyle::ExcelSerial],
-            open_end: ["长期", "永久", "无期限", "长期有效", "无固定期限", "-", "—", "/"]
-                .map(String::from)
-                .to_vec(),
+            open_end: [
+                "长期",
+                "永久",
+                "无期限",
+                "长期有效",
+                "无固定期限",
+                "-",
+                "—",
+                "/",
+            ]
+            .map(String::from)
+            .to_vec(),
             excel_1904: false,
         }
     }
@@ -70,13 +79,22 @@ pub fn excel_serial(serial: f64, excel_1904: bool) -> Option<Date> {
     }
     let days = serial.floor() as i64;
     let (epoch, offset) = if excel_1904 {
-        (Date::from_calendar_date(1904, Month::January, 1).ok()?, days)
+        (
+            Date::from_calendar_date(1904, Month::January, 1).ok()?,
+            days,
+        )
     } else if days == 60 {
         return None;
     } else if days < 60 {
-        (Date::from_calendar_date(1899, Month::December, 31).ok()?, days)
+        (
+            Date::from_calendar_date(1899, Month::December, 31).ok()?,
+            days,
+        )
     } else {
-        (Date::from_calendar_date(1899, Month::December, 30).ok()?, days)
+        (
+            Date::from_calendar_date(1899, Month::December, 30).ok()?,
+            days,
+        )
     };
     epoch.checked_add(time::Duration::days(offset))
 }
@@ -88,7 +106,10 @@ fn strip_time(s: &str) -> Result<&str, String> {
     };
     let time = s[i + 1..].trim();
     let time = time.strip_suffix('Z').unwrap_or(time);
-    if time.bytes().all(|b| b.is_ascii_digit() || matches!(b, b':' | b'.')) {
+    if time
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b':' | b'.'))
+    {
         Ok(&s[..i])
     } else {
         Err(EXPECTED.to_string())
@@ -103,7 +124,12 @@ fn ymd(s: &str, original: &str) -> Option<Result<Date, String>> {
         return Some(calendar(y as i32, m, d, original));
     }
     if let Some(n) = digits(s, 8, 8) {
-        return Some(calendar((n / 10000) as i32, n / 100 % 100, n % 100, original));
+        return Some(calendar(
+            (n / 10000) as i32,
+            n / 100 % 100,
+            n % 100,
+            original,
+        ));
     }
     let sep = s.find(['-', '/', '.'])?;
     let sep = s.as_bytes()[sep] as char;
@@ -129,10 +155,15 @@ fn year_last(s: &str) -> Option<(u32, u32, u32)> {
 }
 
 fn serial(s: &str, rules: &DateRules) -> Option<Result<Date, String>> {
-    let int = s.split_once('.').map_or(s, |(i, f)| if digits(f, 1, 12).is_some() { i } else { "" });
+    let int = s
+        .split_once('.')
+        .map_or(s, |(i, f)| if digits(f, 1, 12).is_some() { i } else { "" });
     digits(int, 5, 5)?;
     let n: f64 = s.parse().ok()?;
-    Some(excel_serial(n, rules.excel_1904).ok_or_else(|| format!("{s} is not a valid Excel date serial")))
+    Some(
+        excel_serial(n, rules.excel_1904)
+            .ok_or_else(|| format!("{s} is not a valid Excel date serial")),
+    )
 }
 
 /// Parses a date in any enabled style; the error is the reason to report.
@@ -146,8 +177,12 @@ pub fn parse(value: &str, rules: &DateRules) -> Result<Date, String> {
         let found = match style {
             DateStyle::ExcelSerial => serial(s, rules),
             DateStyle::Ymd => ymd(strip_time(s)?, s),
-            DateStyle::Dmy => year_last(strip_time(s)?).map(|(d, m, y)| calendar(y as i32, m, d, s)),
-            DateStyle::Mdy => year_last(strip_time(s)?).map(|(m, d, y)| calendar(y as i32, m, d, s)),
+            DateStyle::Dmy => {
+                year_last(strip_time(s)?).map(|(d, m, y)| calendar(y as i32, m, d, s))
+            }
+            DateStyle::Mdy => {
+                year_last(strip_time(s)?).map(|(m, d, y)| calendar(y as i32, m, d, s))
+            }
         };
         if let Some(r) = found {
             return r;
@@ -197,23 +232,45 @@ mod tests {
 
     #[test]
     fn excel_serials_and_the_1900_leap_bug() {
-        assert_eq!(excel_serial(1.0, false).map(format_date).unwrap(), "1900-01-01");
-        assert_eq!(excel_serial(59.0, false).map(format_date).unwrap(), "1900-02-28");
+        assert_eq!(
+            excel_serial(1.0, false).map(format_date).unwrap(),
+            "1900-01-01"
+        );
+        assert_eq!(
+            excel_serial(59.0, false).map(format_date).unwrap(),
+            "1900-02-28"
+        );
         assert_eq!(excel_serial(60.0, false), None);
-        assert_eq!(excel_serial(61.0, false).map(format_date).unwrap(), "1900-03-01");
-        assert_eq!(excel_serial(42064.0, false).map(format_date).unwrap(), "2015-03-01");
-        assert_eq!(excel_serial(40602.0, true).map(format_date).unwrap(), "2015-03-01");
+        assert_eq!(
+            excel_serial(61.0, false).map(format_date).unwrap(),
+            "1900-03-01"
+        );
+        assert_eq!(
+            excel_serial(42064.0, false).map(format_date).unwrap(),
+            "2015-03-01"
+        );
+        assert_eq!(
+            excel_serial(40602.0, true).map(format_date).unwrap(),
+            "2015-03-01"
+        );
     }
 
     #[test]
     fn invalid_and_unrecognised() {
         let r = DateRules::default();
-        assert_eq!(parse("2015-02-30", &r).unwrap_err(), "2015-02-30 is not a calendar date");
-        assert!(parse("20151301", &r).unwrap_err().contains("not a calendar date"));
+        assert_eq!(
+            parse("2015-02-30", &r).unwrap_err(),
+            "2015-02-30 is not a calendar date"
+        );
+        assert!(parse("20151301", &r)
+            .unwrap_err()
+            .contains("not a calendar date"));
         assert!(parse("2015", &r).unwrap_err().contains("not a date"));
         assert!(parse("1/3/2015", &r).is_err());
         assert!(parse("2015-03-01 noon", &r).is_err());
-        assert!(parse("1850-01-01", &r).unwrap_err().contains("out of range"));
+        assert!(parse("1850-01-01", &r)
+            .unwrap_err()
+            .contains("out of range"));
     }
 
     #[test]

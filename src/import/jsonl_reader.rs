@@ -67,7 +67,11 @@ impl JsonRows {
             };
             pairs.push((trim(&k).to_string(), value));
         }
-        Ok(SourceRow::from_pairs_reusing(line, pairs, &mut self.columns))
+        Ok(SourceRow::from_pairs_reusing(
+            line,
+            pairs,
+            &mut self.columns,
+        ))
     }
 }
 
@@ -129,13 +133,19 @@ mod tests {
         let r = rows(text.as_bytes());
         assert_eq!(r.len(), 5);
         let first = r[0].as_ref().unwrap();
-        assert_eq!((first.line, first.get("发证日期"), first.get("资本")), (1, Some("42064"), Some("5.5")));
+        assert_eq!(
+            (first.line, first.get("发证日期"), first.get("资本")),
+            (1, Some("42064"), Some("5.5"))
+        );
         assert_eq!(first.get("x"), Some(""));
         assert_eq!(r[1].as_ref().unwrap_err().line, 3);
         let nested = r[2].as_ref().unwrap_err();
         assert_eq!((nested.line, nested.column.as_str()), (4, "a"));
         let last_good = r[3].as_ref().unwrap();
-        assert_eq!((last_good.line, last_good.get("发证日期")), (5, Some("42065")));
+        assert_eq!(
+            (last_good.line, last_good.get("发证日期")),
+            (5, Some("42065"))
+        );
         assert_eq!(r[4].as_ref().unwrap_err().line, 6);
     }
 

@@ -59,8 +59,18 @@ enum Origin<'m> {
 
 struct Val<'m> {
     value: String,
-    raw: String,
     origin: Origin<'m>,
+}
+
+/// The value to show in a reject: the cell as read when it came from a column.
+fn shown(row: &SourceRow, v: &Val<'_>) -> String {
+    match v.origin {
+        Origin::Column(c) => match row.get(c) {
+            Some(raw) if !raw.is_empty() => raw.to_string(),
+            _ => v.value.clone(),
+        },
+        _ => v.value.clone(),
+    }
 }
 
 #[derive(Default)]
@@ -107,38 +117,56 @@ pub fn infer_holder_code_type(code: &str) -> Option<&'static str> {
         && b[..17].iter().all(u8::is_ascii_digit)
         && (b[17].is_ascii_digit() || b[17] == b'X' || b[17] == b'x');
     let uscc_shape = b.len() == 18
-        && b.iter().all(|c| b"0123456789ABCDEFGHJKLMNPQRTUWXY".contains(&c.to_ascii_uppercase()));
-    if id_shape && codes::validate_resident_id(code).is_ok() {
-        return Some(HOLDER_CODE_RESIDENT_ID);
+        && b.iter()
+            .all(|c| b"0123456789ABCDEFGHJKLMNPQRTUWXY".contains(&c.to_ascii_uppercase()));
+    // Shape alone decides unless the code could be either (18 digits): then the check
+    // digits do.
+    if !id_shape {
+        return if uscc_shape {
+            Some(HOLDER_CODE_USCC)
+        } else if b.len() == 15 && b.iter().all(u8::is_ascii_digit) {
+            Some(HOLDER_CODE_RESIDENT_ID)
+        } else {
+            None
+        };
     }
-    if uscc_shape && codes::validate_uscc(&code.to_ascii_uppercase()).is_ok() {
-        return Some(HOLDER_CODE_USCC);
+    match codes::validate_resident_id(code) {
+        Ok(()) => Some(HOLDER_CODE_RESIDENT_ID),
+        Err(_) if uscc_shape && codes::validate_uscc(&code.to_ascii_uppercase()).is_ok() => {
+            Some(HOLDER_CODE_USCC)
+        }
+        Err(CodeError::BirthDate(_)) if uscc_shape => Some(HOLDER_CODE_USCC),
+        Err(_) => Some(HOLDER_CODE_RESIDENT_ID),
     }
-    let birth_ok = id_shape
-        && !matches!(codes::validate_resident_id(code), Err(CodeError::BirthDate(_)));
-    if birth_ok || (b.len() == 15 && b.iter().all(u8::is_ascii_digit)) {
-        return Some(HOLDER_CODE_RESIDENT_ID);
-    }
-    uscc_shape.then_some(HOLDER_CODE_USCC)
 }
 
 /// Common words for holder code types in legacy exports.
 fn holder_code_type_alias(v: &str) -> &str {
     match v {
-        "身份证" | "居民身份证" | "身份证号" | "身份证号码" | "公民身份号码" => HOLDER_CODE_RESIDENT_ID,
+        "身份证" | "居民身份证" | "身份证号" | "身份证号码" | "公民身份号码" => {
+            HOLDER_CODE_RESIDENT_ID
+        }
         "统一社会信用代码" | "社会信用代码" | "信用代码" => HOLDER_CODE_USCC,
         v => v,
     }
 }
 
-fn code_text(s: &str) -> String {
-    halfwidth(s).to_ascii_uppercase()
+/// Full-width to ASCII and upper case, in place (codes are compared in that form).
+fn normalise_code(s: &mut String) {
+    if let std::borrow::Cow::Owned(h) = halfwidth(s) {
+        *s = h;
+    }
+    s.make_ascii_uppercase();
 }
 
 impl RowMapper {
     /// Checks the mapping against the catalogue: every type it names must exist and
     /// every required licence field must have a source.
-    pub fn new(mapping: Mapping, catalog: &[LicenceType], opts: MapOptions) -> Result<Self, ImportError> {
+    pub fn new(
+        mapping: Mapping,
+        catalog: &[LicenceType],
+        opts: MapOptions,
+    ) -> Result<Self, ImportError> {
         let err = |m: String| Err(ImportError::Mapping(m));
         let known = |code: &str| catalog.iter().any(|t| t.code == code);
         for f in REQUIRED_FIELDS {
@@ -149,20 +177,48 @@ impl RowMapper {
         if !mapping.options.infer_holder_code_type && !mapping.has_source("holder_code_type") {
             return err("holder_code_type has no source and inference is off".into());
         }
-        for code in mapping.type_defaults.keys() {
-            if !known(code) {
-                return err(format!("type_defaults.{code}: not a licence type in the catalogue"));
+        if let Some(code) = mapping.constants.get("issuer_code") {
+            let mut code = code.clone();
+            normalise_code(&mut code);
+            if let Err(e) = codes::validate_uscc(&code) {
+                return err(format!(
+                    "constants.issuer_code: invalid unified social credit code: {e}"
+                ));
             }
         }
-        for (from, code) in mapping.values.get("licence_type_code").into_iter().flatten() {
+        if let Some(t) = mapping.constants.get("licence_type_code") {
+            if !catalog.iter().any(|x| &x.code == t || &x.name == t) {
+                return err(format!(
+                    "constants.licence_type_code: {t:?} is not a licence type in the catalogue"
+                ));
+            }
+        }
+        for code in mapping.type_defaults.keys() {
             if !known(code) {
-                return err(format!("values.licence_type_code: {from:?} = {code:?} is not in the catalogue"));
+                return err(format!(
+                    "type_defaults.{code}: not a licence type in the catalogue"
+                ));
+            }
+        }
+        for (from, code) in mapping
+            .values
+            .get("licence_type_code")
+            .into_iter()
+            .flatten()
+        {
+            if !known(code) {
+                return err(format!(
+                    "values.licence_type_code: {from:?} = {code:?} is not in the catalogue"
+                ));
             }
         }
         for f in &mapping.fields {
             for code in &f.types {
                 if !known(code) {
-                    return err(format!("fields ({}): type {code} is not in the catalogue", f.column));
+                    return err(format!(
+                        "fields ({}): type {code} is not in the catalogue",
+                        f.column
+                    ));
                 }
             }
         }
@@ -172,15 +228,27 @@ impl RowMapper {
                 column: mapping.columns.get(*f).cloned(),
                 constant: mapping.constants.get(*f).cloned(),
                 default: mapping.defaults.get(*f).cloned(),
-                values: mapping.values.get(*f).map(|m| m.clone().into_iter().collect()),
+                values: mapping
+                    .values
+                    .get(*f)
+                    .map(|m| m.clone().into_iter().collect()),
             })
             .collect();
         let types = catalog
             .iter()
             .map(|t| {
                 let d = mapping.type_defaults.get(&t.code);
-                let defaults = LICENCE_FIELDS.iter().map(|f| d.and_then(|d| d.get(*f)).cloned()).collect();
-                (t.code.clone(), TypeInfo { category: t.holder_category, defaults })
+                let defaults = LICENCE_FIELDS
+                    .iter()
+                    .map(|f| d.and_then(|d| d.get(*f)).cloned())
+                    .collect();
+                (
+                    t.code.clone(),
+                    TypeInfo {
+                        category: t.holder_category,
+                        defaults,
+                    },
+                )
             })
             .collect();
         let mut type_by_name: HashMap<String, String> = HashMap::new();
@@ -234,27 +302,49 @@ impl RowMapper {
 
     fn resolve<'m>(&'m self, i: usize, row: &SourceRow, type_code: Option<&str>) -> Val<'m> {
         let plan = &self.plans[i];
-        let mut raw = String::new();
         if let Some(col) = &plan.column {
-            raw = row.get(col).unwrap_or("").to_string();
-            let v = if self.mapping.options.trim { trim(&raw) } else { raw.as_str() };
-            let v = plan.values.as_ref().and_then(|m| m.get(v)).map_or(v, String::as_str);
+            let raw = row.get(col).unwrap_or("");
+            let v = if self.mapping.options.trim {
+                trim(raw)
+            } else {
+                raw
+            };
+            let v = plan
+                .values
+                .as_ref()
+                .and_then(|m| m.get(v))
+                .map_or(v, String::as_str);
             if !v.is_empty() {
-                return Val { value: v.to_string(), raw, origin: Origin::Column(col) };
+                return Val {
+                    value: v.to_string(),
+                    origin: Origin::Column(col),
+                };
             }
         }
-        let fallback = |value: &String, origin| Val { value: value.clone(), raw: raw.clone(), origin };
+        let fallback = |value: &String, origin| Val {
+            value: value.clone(),
+            origin,
+        };
         if let Some(c) = &plan.constant {
             return fallback(c, Origin::Constant);
         }
-        if let Some(d) = type_code.and_then(|t| self.types.get(t)).and_then(|t| t.defaults[i].as_ref()) {
+        if let Some(d) = type_code
+            .and_then(|t| self.types.get(t))
+            .and_then(|t| t.defaults[i].as_ref())
+        {
             return fallback(d, Origin::TypeDefault);
         }
         if let Some(d) = &plan.default {
             return fallback(d, Origin::Default);
         }
-        let origin = plan.column.as_deref().map_or(Origin::Missing, Origin::Column);
-        Val { value: String::new(), raw, origin }
+        let origin = plan
+            .column
+            .as_deref()
+            .map_or(Origin::Missing, Origin::Column);
+        Val {
+            value: String::new(),
+            origin,
+        }
     }
 
     /// Maps and validates one row: every field the issuing path checks, the catalogue
@@ -263,13 +353,17 @@ impl RowMapper {
         let line = row.line;
         let mut problems = Vec::new();
         let mut reject = |v: &Val<'_>, field: usize, reason: String| {
-            let value = if v.raw.is_empty() { v.value.clone() } else { v.raw.clone() };
-            problems.push(Reject::new(line, column_of(v.origin, field), value, reason));
+            problems.push(Reject::new(
+                line,
+                column_of(v.origin, field),
+                shown(row, v),
+                reason,
+            ));
         };
 
         // The type first: per-type defaults depend on it.
         let mut ty = self.resolve(TYPE, row, None);
-        ty.value = code_text(&ty.value);
+        normalise_code(&mut ty.value);
         let mut type_info = self.types.get(&ty.value);
         if type_info.is_none() {
             if let Some(code) = self.type_by_name.get(trim(&ty.value)) {
@@ -282,14 +376,26 @@ impl RowMapper {
         if ty.value.is_empty() {
             reject(&ty, TYPE, "licence type is required".into());
         } else if type_info.is_none() {
-            reject(&ty, TYPE, format!("unknown licence type {:?}: not in the catalogue", ty.value));
+            reject(
+                &ty,
+                TYPE,
+                format!("unknown licence type {:?}: not in the catalogue", ty.value),
+            );
         }
         let mut v: Vec<Val<'_>> = (0..N).map(|i| self.resolve(i, row, type_code)).collect();
         v[TYPE] = ty;
         for i in [ISSUER_CODE, HOLDER_CODE, REGION, LEGACY] {
-            v[i].value = code_text(&v[i].value);
+            normalise_code(&mut v[i].value);
         }
-        for i in [NUMBER, ISSUER_NAME, ISSUER_CODE, HOLDER_NAME, HOLDER_CODE, ISSUE_DATE, REGION] {
+        for i in [
+            NUMBER,
+            ISSUER_NAME,
+            ISSUER_CODE,
+            HOLDER_NAME,
+            HOLDER_CODE,
+            ISSUE_DATE,
+            REGION,
+        ] {
             if v[i].value.is_empty() {
                 reject(&v[i], i, format!("{} is required", LICENCE_FIELDS[i]));
             }
@@ -306,11 +412,16 @@ impl RowMapper {
                     None => reject(
                         &v[HOLDER_CODE],
                         HOLDER_CODE,
-                        "cannot tell the holder code type from this code; map holder_code_type".into(),
+                        "cannot tell the holder code type from this code; map holder_code_type"
+                            .into(),
                     ),
                 }
             } else if !v[HOLDER_CODE].value.is_empty() {
-                reject(&v[HOLDER_CODE_TYPE], HOLDER_CODE_TYPE, "holder_code_type is required".into());
+                reject(
+                    &v[HOLDER_CODE_TYPE],
+                    HOLDER_CODE_TYPE,
+                    "holder_code_type is required".into(),
+                );
             }
         } else {
             let alias = holder_code_type_alias(&v[HOLDER_CODE_TYPE].value).to_string();
@@ -319,7 +430,8 @@ impl RowMapper {
         let hct = v[HOLDER_CODE_TYPE].value.clone();
         if !hct.is_empty() && !v[HOLDER_CODE].value.is_empty() {
             if let Err(e) = codes::validate_holder_code(&hct, &v[HOLDER_CODE].value) {
-                let flagged = matches!(e, CodeError::CheckDigit { .. }) && self.check == CheckDigits::Flag;
+                let flagged =
+                    matches!(e, CodeError::CheckDigit { .. }) && self.check == CheckDigits::Flag;
                 if !flagged {
                     let kind = match hct.as_str() {
                         HOLDER_CODE_RESIDENT_ID => "resident identity number",
@@ -330,7 +442,11 @@ impl RowMapper {
             }
             if let Some(t) = type_info {
                 if !t.category.admits(&hct) {
-                    let at = if matches!(v[HOLDER_CODE_TYPE].origin, Origin::Inferred) { HOLDER_CODE } else { HOLDER_CODE_TYPE };
+                    let at = if matches!(v[HOLDER_CODE_TYPE].origin, Origin::Inferred) {
+                        HOLDER_CODE
+                    } else {
+                        HOLDER_CODE_TYPE
+                    };
                     let reason = format!(
                         "holder code type {hct} does not fit this licence type (holders: {})",
                         t.category.as_str()
@@ -339,20 +455,32 @@ impl RowMapper {
                 }
             }
         }
-        if !v[ISSUER_CODE].value.is_empty() {
+        // A constant issuer code was checked once, in `new`.
+        if !v[ISSUER_CODE].value.is_empty() && !matches!(v[ISSUER_CODE].origin, Origin::Constant) {
             if let Err(e) = codes::validate_uscc(&v[ISSUER_CODE].value) {
-                reject(&v[ISSUER_CODE], ISSUER_CODE, format!("invalid unified social credit code: {e}"));
+                reject(
+                    &v[ISSUER_CODE],
+                    ISSUER_CODE,
+                    format!("invalid unified social credit code: {e}"),
+                );
             }
         }
         let region = &v[REGION].value;
-        if !region.is_empty() && (region.len() != 6 || !region.bytes().all(|b| b.is_ascii_digit())) {
-            reject(&v[REGION], REGION, "must be a 6-digit GB/T 2260 region code".into());
+        if !region.is_empty() && (region.len() != 6 || !region.bytes().all(|b| b.is_ascii_digit()))
+        {
+            reject(
+                &v[REGION],
+                REGION,
+                "must be a 6-digit GB/T 2260 region code".into(),
+            );
         }
 
         // Dates.
         let issue = match v[ISSUE_DATE].value.as_str() {
             "" => None,
-            s => dates::parse(s, &self.rules).map_err(|e| reject(&v[ISSUE_DATE], ISSUE_DATE, e)).ok(),
+            s => dates::parse(s, &self.rules)
+                .map_err(|e| reject(&v[ISSUE_DATE], ISSUE_DATE, e))
+                .ok(),
         };
         let from = match v[VALID_FROM].value.as_str() {
             "" if self.mapping.options.valid_from_defaults_to_issue_date => issue,
@@ -360,13 +488,19 @@ impl RowMapper {
                 reject(&v[VALID_FROM], VALID_FROM, "valid_from is required".into());
                 None
             }
-            s => dates::parse(s, &self.rules).map_err(|e| reject(&v[VALID_FROM], VALID_FROM, e)).ok(),
+            s => dates::parse(s, &self.rules)
+                .map_err(|e| reject(&v[VALID_FROM], VALID_FROM, e))
+                .ok(),
         };
         let until = dates::parse_end(&v[VALID_UNTIL].value, &self.rules)
             .map_err(|e| reject(&v[VALID_UNTIL], VALID_UNTIL, e));
         if let (Some(f), Ok(Some(u))) = (from, &until) {
             if *u < f {
-                let reason = format!("valid_until {} is before valid_from {}", format_date(*u), format_date(f));
+                let reason = format!(
+                    "valid_until {} is before valid_from {}",
+                    format_date(*u),
+                    format_date(f)
+                );
                 reject(&v[VALID_UNTIL], VALID_UNTIL, reason);
             }
         }
@@ -378,12 +512,19 @@ impl RowMapper {
             "" => None,
             s => match LicenceId::parse_lenient(s) {
                 Err(e) => {
-                    reject(&v[LEGACY], LEGACY, format!("not a GB/T 36904 licence identifier: {e}"));
+                    reject(
+                        &v[LEGACY],
+                        LEGACY,
+                        format!("not a GB/T 36904 licence identifier: {e}"),
+                    );
                     None
                 }
                 Ok((id, ok)) => {
                     if type_code.is_some_and(|t| t != id.type_code) {
-                        let reason = format!("identifier is of type {}, the row of type {}", id.type_code, v[TYPE].value);
+                        let reason = format!(
+                            "identifier is of type {}, the row of type {}",
+                            id.type_code, v[TYPE].value
+                        );
                         reject(&v[LEGACY], LEGACY, reason);
                     }
                     if !ok {
@@ -402,10 +543,19 @@ impl RowMapper {
                 continue;
             }
             let raw = row.get(&f.column).unwrap_or("");
-            let value = if self.mapping.options.trim { trim(raw) } else { raw };
+            let value = if self.mapping.options.trim {
+                trim(raw)
+            } else {
+                raw
+            };
             if value.is_empty() {
                 if f.required {
-                    problems.push(Reject::new(line, &f.column, raw, format!("{} is required", f.field_name())));
+                    problems.push(Reject::new(
+                        line,
+                        &f.column,
+                        raw,
+                        format!("{} is required", f.field_name()),
+                    ));
                 }
                 continue;
             }
@@ -420,7 +570,10 @@ impl RowMapper {
             } else {
                 value.to_string()
             };
-            fields.push(Field { name: f.field_name().to_string(), value });
+            fields.push(Field {
+                name: f.field_name().to_string(),
+                value,
+            });
             field_columns.push(f.column.as_str());
         }
 
@@ -444,7 +597,6 @@ impl RowMapper {
             return Err(problems);
         }
         let origins: Vec<Origin<'_>> = v.iter().map(|x| x.origin).collect();
-        let raws: Vec<String> = v.iter().map(|x| if x.raw.is_empty() { x.value.clone() } else { x.raw.clone() }).collect();
         let mut s: Vec<String> = v.into_iter().map(|x| x.value).collect();
         let iso = |d: Option<time::Date>| d.map(format_date).unwrap_or_default();
         s[ISSUE_DATE] = iso(issue);
@@ -472,9 +624,9 @@ impl RowMapper {
             },
             fields,
         };
-        let (draft, more) = draft.validate(self.check).map_err(|e| {
-            vec![self.invalid_to_reject(line, &e, &origins, &raws, &field_columns)]
-        })?;
+        let (draft, more) = draft
+            .validate(self.check)
+            .map_err(|e| vec![self.invalid_to_reject(row, &e, &origins, &field_columns)])?;
         flags.extend(more);
         let provenance = Provenance {
             source_system: self.mapping.source_system.clone(),
@@ -483,23 +635,42 @@ impl RowMapper {
             original_issue_date: format_date(draft.issue_date),
             flags: flags.clone(),
         };
-        Ok(ImportRecord { key, draft, provenance, legacy_identifier: legacy, flags, line })
+        Ok(ImportRecord {
+            key,
+            draft,
+            provenance,
+            legacy_identifier: legacy,
+            flags,
+            line,
+        })
     }
 
     /// Names the source column behind a validation failure reported by the domain.
     fn invalid_to_reject(
         &self,
-        line: u64,
+        row: &SourceRow,
         e: &Invalid,
         origins: &[Origin<'_>],
-        raws: &[String],
         field_columns: &[&str],
     ) -> Reject {
+        let line = row.line;
         let path = e.field.strip_prefix("licence.").unwrap_or(&e.field);
-        let path = path.strip_prefix("seal.").map(|p| if p == "sealed_at" { p.to_string() } else { format!("seal_{p}") });
-        let path = path.as_deref().unwrap_or_else(|| e.field.strip_prefix("licence.").unwrap_or(&e.field));
+        let path = path.strip_prefix("seal.").map(|p| {
+            if p == "sealed_at" {
+                p.to_string()
+            } else {
+                format!("seal_{p}")
+            }
+        });
+        let path = path
+            .as_deref()
+            .unwrap_or_else(|| e.field.strip_prefix("licence.").unwrap_or(&e.field));
         if let Some(i) = LICENCE_FIELDS.iter().position(|f| *f == path) {
-            return Reject::new(line, column_of(origins[i], i), raws[i].clone(), e.reason.clone());
+            let value = match origins[i] {
+                Origin::Column(c) => row.get(c).unwrap_or("").to_string(),
+                _ => String::new(),
+            };
+            return Reject::new(line, column_of(origins[i], i), value, e.reason.clone());
         }
         let field_index = path
             .strip_prefix("fields[")

@@ -231,7 +231,9 @@ impl Mapping {
         for f in self.constants.keys() {
             known("constants", f)?;
             if self.columns.contains_key(f) {
-                return err(format!("{f} is in both [columns] and [constants]; keep one"));
+                return err(format!(
+                    "{f} is in both [columns] and [constants]; keep one"
+                ));
             }
         }
         for f in self.defaults.keys().chain(self.values.keys()) {
@@ -239,12 +241,16 @@ impl Mapping {
         }
         for (code, fields) in &self.type_defaults {
             if code.len() != 21 {
-                return err(format!("type_defaults.{code}: not a 21-character licence type code"));
+                return err(format!(
+                    "type_defaults.{code}: not a 21-character licence type code"
+                ));
             }
             for f in fields.keys() {
                 known(&format!("type_defaults.{code}"), f)?;
                 if f == "licence_type_code" {
-                    return err(format!("type_defaults.{code}: cannot set licence_type_code"));
+                    return err(format!(
+                        "type_defaults.{code}: cannot set licence_type_code"
+                    ));
                 }
             }
         }
@@ -310,8 +316,12 @@ column = "注册资本"
 
     #[test]
     fn mistakes_are_named() {
-        let e = Mapping::from_toml("source_system = \"x\"\n[columns]\nholder = \"持证主体\"\n").unwrap_err();
-        assert!(e.to_string().contains("unknown licence field \"holder\""), "{e}");
+        let e = Mapping::from_toml("source_system = \"x\"\n[columns]\nholder = \"持证主体\"\n")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("unknown licence field \"holder\""),
+            "{e}"
+        );
         let e = Mapping::from_toml("source_system = \"x\"\n[column]\n").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
         let e = Mapping::from_toml(
@@ -319,7 +329,8 @@ column = "注册资本"
         )
         .unwrap_err();
         assert!(e.to_string().contains("both"), "{e}");
-        let e = Mapping::from_toml("source_system = \"x\"\n[format]\ndelimiter = \";;\"\n").unwrap_err();
+        let e = Mapping::from_toml("source_system = \"x\"\n[format]\ndelimiter = \";;\"\n")
+            .unwrap_err();
         assert!(e.to_string().contains("delimiter"), "{e}");
     }
 }

@@ -92,12 +92,21 @@ impl<W: Write> RejectWriter<W> {
     pub fn new(mut out: W, mask_personal_codes: bool) -> Result<Self, ImportError> {
         out.write_all(b"\xef\xbb\xbf").map_err(report_err)?;
         let mut out = csv::Writer::from_writer(out);
-        out.write_record(["line", "column", "value", "reason"]).map_err(report_err)?;
-        Ok(RejectWriter { out, mask: mask_personal_codes, written: 0 })
+        out.write_record(["line", "column", "value", "reason"])
+            .map_err(report_err)?;
+        Ok(RejectWriter {
+            out,
+            mask: mask_personal_codes,
+            written: 0,
+        })
     }
 
     pub fn write(&mut self, r: &Reject) -> Result<(), ImportError> {
-        let value = if self.mask { mask_personal(&r.value) } else { r.value.clone() };
+        let value = if self.mask {
+            mask_personal(&r.value)
+        } else {
+            r.value.clone()
+        };
         self.out
             .write_record([r.line.to_string().as_str(), &r.column, &value, &r.reason])
             .map_err(report_err)?;
@@ -126,14 +135,29 @@ mod tests {
     #[test]
     fn report_rows_and_masking() {
         let mut w = RejectWriter::new(Vec::new(), true).unwrap();
-        w.write(&Reject::new(7, "持证主体代码", "42080219900101123X", "invalid resident identity number: bad check digit")).unwrap();
-        w.write(&Reject::new(9, "发证日期", "2015-02-30", "2015-02-30 is not a calendar date")).unwrap();
+        w.write(&Reject::new(
+            7,
+            "持证主体代码",
+            "42080219900101123X",
+            "invalid resident identity number: bad check digit",
+        ))
+        .unwrap();
+        w.write(&Reject::new(
+            9,
+            "发证日期",
+            "2015-02-30",
+            "2015-02-30 is not a calendar date",
+        ))
+        .unwrap();
         assert_eq!(w.written(), 2);
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("\u{feff}line,column,value,reason"));
         assert_eq!(lines.next(), Some("7,持证主体代码,420802********123X,invalid resident identity number: bad check digit"));
-        assert_eq!(lines.next(), Some("9,发证日期,2015-02-30,2015-02-30 is not a calendar date"));
+        assert_eq!(
+            lines.next(),
+            Some("9,发证日期,2015-02-30,2015-02-30 is not a calendar date")
+        );
     }
 
     #[test]
@@ -144,8 +168,18 @@ mod tests {
 
     #[test]
     fn summary_reads_as_a_sentence() {
-        let s = Summary { rows_read: 10, imported: 7, already_present: 1, rejected_rows: 2, reject_problems: 3, flagged: 1 };
+        let s = Summary {
+            rows_read: 10,
+            imported: 7,
+            already_present: 1,
+            rejected_rows: 2,
+            reject_problems: 3,
+            flagged: 1,
+        };
         assert!(s.is_balanced());
-        assert_eq!(s.to_string(), "rows read 10, imported 7, already present 1, rejected 2 (3 problems), flagged 1");
+        assert_eq!(
+            s.to_string(),
+            "rows read 10, imported 7, already present 1, rejected 2 (3 problems), flagged 1"
+        );
     }
 }

@@ -194,7 +194,9 @@ pub struct Source {
 
 impl Source {
     /// A source from rows produced elsewhere (the streaming import RPC).
-    pub fn from_rows(rows: impl Iterator<Item = Result<SourceRow, Reject>> + Send + 'static) -> Self {
+    pub fn from_rows(
+        rows: impl Iterator<Item = Result<SourceRow, Reject>> + Send + 'static,
+    ) -> Self {
         Source {
             rows: Box::new(rows),
             bytes_read: Arc::default(),
@@ -255,7 +257,11 @@ impl<R: std::io::Seek> std::io::Seek for Counting<R> {
 /// Opens `path` for streaming: the format from `opts`, else the mapping, else the file
 /// extension. Errors here (unreadable file, no header, unknown sheet) stop the import;
 /// problems with single rows come out of the iterator as [`Reject`]s.
-pub fn open_source(path: &Path, mapping: &Mapping, opts: &ReadOptions) -> Result<Source, ImportError> {
+pub fn open_source(
+    path: &Path,
+    mapping: &Mapping,
+    opts: &ReadOptions,
+) -> Result<Source, ImportError> {
     let format = opts
         .format
         .or(mapping.format.kind)
@@ -266,9 +272,14 @@ pub fn open_source(path: &Path, mapping: &Mapping, opts: &ReadOptions) -> Result
                 path.display()
             ))
         })?;
-    let is_tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let is_tsv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
     let settled = Settled {
-        encoding: opts.encoding.or(mapping.format.encoding).unwrap_or_default(),
+        encoding: opts
+            .encoding
+            .or(mapping.format.encoding)
+            .unwrap_or_default(),
         sheet: opts.sheet.clone().or_else(|| mapping.format.sheet.clone()),
         delimiter: opts
             .delimiter
@@ -303,9 +314,15 @@ pub fn open_bytes(
     opts: &ReadOptions,
 ) -> Result<Source, ImportError> {
     let settled = Settled {
-        encoding: opts.encoding.or(mapping.format.encoding).unwrap_or_default(),
+        encoding: opts
+            .encoding
+            .or(mapping.format.encoding)
+            .unwrap_or_default(),
         sheet: opts.sheet.clone().or_else(|| mapping.format.sheet.clone()),
-        delimiter: opts.delimiter.or(mapping.format.delimiter_byte()?).unwrap_or(b','),
+        delimiter: opts
+            .delimiter
+            .or(mapping.format.delimiter_byte()?)
+            .unwrap_or(b','),
     };
     let total = bytes.len() as u64;
     let bytes_read = Arc::new(AtomicU64::new(0));
@@ -342,8 +359,14 @@ mod tests {
 
     #[test]
     fn format_and_encoding_names() {
-        assert_eq!(Format::from_path(Path::new("a/导出.XLSX")), Some(Format::Xlsx));
-        assert_eq!(Format::from_path(Path::new("x.ndjson")), Some(Format::Jsonl));
+        assert_eq!(
+            Format::from_path(Path::new("a/导出.XLSX")),
+            Some(Format::Xlsx)
+        );
+        assert_eq!(
+            Format::from_path(Path::new("x.ndjson")),
+            Some(Format::Jsonl)
+        );
         assert_eq!(Encoding::parse("GBK"), Some(Encoding::Gb18030));
         assert_eq!(Encoding::parse("utf_8"), Some(Encoding::Utf8));
     }

@@ -27,7 +27,10 @@ impl Iterator for XlsxRows {
     }
 }
 
-pub(crate) fn open<R: Read + Seek + Send + 'static>(input: R, opts: &Settled) -> Result<XlsxRows, ImportError> {
+pub(crate) fn open<R: Read + Seek + Send + 'static>(
+    input: R,
+    opts: &Settled,
+) -> Result<XlsxRows, ImportError> {
     let mut book: Xlsx<R> = Xlsx::new(input).map_err(|e| ImportError::Xlsx(e.to_string()))?;
     let names = book.sheet_names();
     let sheet = match &opts.sheet {
@@ -97,7 +100,12 @@ fn read_sheet<R: Read + Seek>(mut book: Xlsx<R>, sheet: &str, tx: &SyncSender<It
             Ok(c) => c,
             Err(e) => {
                 let line = pending.as_ref().map_or(0, |p| u64::from(p.row) + 1);
-                let _ = tx.send(Err(Reject::new(line, "", "", format!("reading the sheet failed: {e}"))));
+                let _ = tx.send(Err(Reject::new(
+                    line,
+                    "",
+                    "",
+                    format!("reading the sheet failed: {e}"),
+                )));
                 return;
             }
         };
@@ -114,7 +122,10 @@ fn read_sheet<R: Read + Seek>(mut book: Xlsx<R>, sheet: &str, tx: &SyncSender<It
             continue;
         }
         pending
-            .get_or_insert_with(|| Pending { row, cells: Vec::new() })
+            .get_or_insert_with(|| Pending {
+                row,
+                cells: Vec::new(),
+            })
             .cells
             .push((col, text));
     }
@@ -128,7 +139,12 @@ fn read_sheet<R: Read + Seek>(mut book: Xlsx<R>, sheet: &str, tx: &SyncSender<It
 fn emit(p: Pending, columns: &mut Option<Arc<Columns>>, tx: &SyncSender<Item>) -> bool {
     let line = u64::from(p.row) + 1;
     let Some(cols) = columns else {
-        let width = p.cells.iter().map(|(c, _)| *c as usize + 1).max().unwrap_or(0);
+        let width = p
+            .cells
+            .iter()
+            .map(|(c, _)| *c as usize + 1)
+            .max()
+            .unwrap_or(0);
         let mut names = vec![String::new(); width];
         for (c, t) in p.cells {
             names[c as usize] = trim(&t.unwrap_or_default()).to_string();
@@ -144,7 +160,12 @@ fn emit(p: Pending, columns: &mut Option<Arc<Columns>>, tx: &SyncSender<Item>) -
         match t {
             Ok(t) if c < width => values[c] = t,
             Ok(t) => {
-                problem = Some(Reject::new(line, format!("column {}", c + 1), t, "value outside the header's columns"));
+                problem = Some(Reject::new(
+                    line,
+                    format!("column {}", c + 1),
+                    t,
+                    "value outside the header's columns",
+                ));
                 break;
             }
             Err(e) => {

@@ -39,12 +39,31 @@ name = "成立日期"
 date = true
 "#;
 
-const HEADER: [&str; 11] =
-    ["类型名称", "证照编号", "证照标识", "发证日期", "有效期至", "持证主体", "主体代码", "代码类型", "区划", "资本", "成立"];
+const HEADER: [&str; 11] = [
+    "类型名称",
+    "证照编号",
+    "证照标识",
+    "发证日期",
+    "有效期至",
+    "持证主体",
+    "主体代码",
+    "代码类型",
+    "区划",
+    "资本",
+    "成立",
+];
 
 fn mapper_with(toml: &str, accept: bool) -> RowMapper {
     let m = Mapping::from_toml(toml).unwrap();
-    RowMapper::new(m, &catalog(), MapOptions { source_file: "old.csv".into(), accept_bad_check_digits: accept }).unwrap()
+    RowMapper::new(
+        m,
+        &catalog(),
+        MapOptions {
+            source_file: "old.csv".into(),
+            accept_bad_check_digits: accept,
+        },
+    )
+    .unwrap()
 }
 
 fn mapper() -> RowMapper {
@@ -70,11 +89,23 @@ fn row(edit: &[(&str, &str)]) -> SourceRow {
         let i = HEADER.iter().position(|h| h == col).unwrap();
         values[i] = v;
     }
-    SourceRow::from_pairs(12, HEADER.iter().zip(values).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+    SourceRow::from_pairs(
+        12,
+        HEADER
+            .iter()
+            .zip(values)
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+            .collect(),
+    )
 }
 
 fn problems(edit: &[(&str, &str)]) -> Vec<(String, String, String)> {
-    mapper().map(&row(edit)).unwrap_err().into_iter().map(|r| (r.column, r.value, r.reason)).collect()
+    mapper()
+        .map(&row(edit))
+        .unwrap_err()
+        .into_iter()
+        .map(|r| (r.column, r.value, r.reason))
+        .collect()
 }
 
 fn one_problem(edit: &[(&str, &str)]) -> (String, String, String) {
@@ -89,13 +120,26 @@ fn a_good_row_maps_fully() {
     let d = &r.draft.draft;
     assert_eq!(d.licence_type_code, "11100000000013338W011");
     assert_eq!(d.issue_date, "2015-03-01");
-    assert_eq!(d.valid_from, "2015-03-01", "valid_from defaults to the issue date");
+    assert_eq!(
+        d.valid_from, "2015-03-01",
+        "valid_from defaults to the issue date"
+    );
     assert_eq!(d.valid_until, "");
     assert_eq!(d.holder_code_type, "001", "inferred");
     assert_eq!(d.issuer_name, "荆门市市场监督管理局");
-    assert_eq!((d.issuer_level.as_str(), d.related_item.as_str()), ("地市级", "历史数据迁移"));
-    let fields: Vec<(&str, &str)> = d.fields.iter().map(|f| (f.name.as_str(), f.value.as_str())).collect();
-    assert_eq!(fields, vec![("注册资本", "500"), ("成立日期", "2015-02-01")]);
+    assert_eq!(
+        (d.issuer_level.as_str(), d.related_item.as_str()),
+        ("地市级", "历史数据迁移")
+    );
+    let fields: Vec<(&str, &str)> = d
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.value.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![("注册资本", "500"), ("成立日期", "2015-02-01")]
+    );
     assert_eq!(r.key, "11100000000013338W011\u{1f}91420800MA4F0001X1");
     assert_eq!(r.line, 12);
     assert_eq!(r.provenance.source_line, 12);
@@ -149,16 +193,34 @@ fn each_rejection_names_column_and_value() {
 }
 
 #[test]
-fn constants_are_named_as_such() {
-    let toml = MAPPING.replace("11420800MB1A234561", "11420800MB1A234560");
+fn defaults_are_named_as_such_and_bad_constants_stop_early() {
+    let toml = MAPPING
+        .replace("issuer_code = \"11420800MB1A234561\"", "")
+        .replace(
+            "[defaults]\n",
+            "[defaults]\nissuer_code = \"11420800MB1A234560\"\n",
+        );
     let e = mapper_with(&toml, false).map(&row(&[])).unwrap_err();
     assert_eq!(e.len(), 1);
-    assert_eq!(e[0].column, "constant:issuer_code");
+    assert_eq!(e[0].column, "default:issuer_code");
+    assert_eq!(e[0].value, "11420800MB1A234560");
+
+    let toml = MAPPING.replace("11420800MB1A234561", "11420800MB1A234560");
+    let m = Mapping::from_toml(&toml).unwrap();
+    let e = RowMapper::new(m, &catalog(), MapOptions::default())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("constants.issuer_code"), "{e}");
 }
 
 #[test]
 fn several_problems_in_one_row_are_all_reported() {
-    let p = problems(&[("发证日期", "2015-02-30"), ("主体代码", "91440300708461136A"), ("证照编号", ""), ("区划", "x")]);
+    let p = problems(&[
+        ("发证日期", "2015-02-30"),
+        ("主体代码", "91440300708461136A"),
+        ("证照编号", ""),
+        ("区划", "x"),
+    ]);
     let cols: Vec<&str> = p.iter().map(|(c, _, _)| c.as_str()).collect();
     assert_eq!(cols.len(), 4, "{p:#?}");
     for c in ["发证日期", "主体代码", "证照编号", "区划"] {
@@ -168,7 +230,9 @@ fn several_problems_in_one_row_are_all_reported() {
 
 #[test]
 fn bad_check_digits_flagged_when_accepted() {
-    let r = mapper_with(MAPPING, true).map(&row(&[("主体代码", "91440300708461136A")])).unwrap();
+    let r = mapper_with(MAPPING, true)
+        .map(&row(&[("主体代码", "91440300708461136A")]))
+        .unwrap();
     assert_eq!(r.flags, vec!["holder_code_check_digit"]);
     assert_eq!(r.provenance.flags, r.flags);
 }
@@ -181,7 +245,9 @@ fn legacy_identifiers_kept_flagged_or_rejected() {
     assert!(ok);
     assert_eq!(id.to_string(), good);
 
-    let r = mapper().map(&row(&[("证照标识", &good.replace(".Y", ".Z"))])).unwrap();
+    let r = mapper()
+        .map(&row(&[("证照标识", &good.replace(".Y", ".Z"))]))
+        .unwrap();
     assert!(!r.legacy_identifier.unwrap().1);
     assert_eq!(r.flags, vec![FLAG_LEGACY_IDENTIFIER_CHECK]);
 
@@ -194,12 +260,19 @@ fn legacy_identifiers_kept_flagged_or_rejected() {
 #[test]
 fn holder_code_type_inference_and_aliases() {
     assert_eq!(infer_holder_code_type("11010519491231002X"), Some("111"));
-    assert_eq!(infer_holder_code_type("110105194912310021"), Some("111"), "bad check, plausible birth date");
+    assert_eq!(
+        infer_holder_code_type("110105194912310021"),
+        Some("111"),
+        "bad check, plausible birth date"
+    );
     assert_eq!(infer_holder_code_type("91440300708461136T"), Some("001"));
     assert_eq!(infer_holder_code_type("91440300708461136A"), Some("001"));
     assert_eq!(infer_holder_code_type("E12345678"), None);
 
-    let toml = MAPPING.replace("11100000MB1536428Y001]", "11100000MB1536428Y001]\nissuer_level = \"区县级\"");
+    let toml = MAPPING.replace(
+        "11100000MB1536428Y001]",
+        "11100000MB1536428Y001]\nissuer_level = \"区县级\"",
+    );
     let m = mapper_with(&toml, false);
     let r = m
         .map(&row(&[
@@ -210,18 +283,29 @@ fn holder_code_type_inference_and_aliases() {
         ]))
         .unwrap();
     let d = &r.draft.draft;
-    assert_eq!((d.holder_code_type.as_str(), d.holder_code.as_str()), ("111", "11010519491231002X"));
+    assert_eq!(
+        (d.holder_code_type.as_str(), d.holder_code.as_str()),
+        ("111", "11010519491231002X")
+    );
     assert_eq!(d.holder_name, "王堃", "full-width spaces trimmed");
-    assert_eq!(d.related_item, "医师执业注册", "type default beats the global default");
+    assert_eq!(
+        d.related_item, "医师执业注册",
+        "type default beats the global default"
+    );
     assert_eq!(d.issuer_level, "区县级");
-    assert!(d.fields.iter().all(|f| f.name != "注册资本"), "field limited to business licences");
+    assert!(
+        d.fields.iter().all(|f| f.name != "注册资本"),
+        "field limited to business licences"
+    );
 }
 
 #[test]
 fn values_map_and_codes_select_the_type() {
     let r = mapper().map(&row(&[("类型名称", "执照")])).unwrap();
     assert_eq!(r.draft.draft.licence_type_code, "11100000000013338W011");
-    let r = mapper().map(&row(&[("类型名称", "11100000000013338W012")])).unwrap();
+    let r = mapper()
+        .map(&row(&[("类型名称", "11100000000013338W012")]))
+        .unwrap();
     assert_eq!(r.draft.draft.licence_type_code, "11100000000013338W012");
 }
 
@@ -229,17 +313,25 @@ fn values_map_and_codes_select_the_type() {
 fn key_from_configured_columns() {
     let toml = format!("{MAPPING}\n[key]\ncolumns = [\"主体代码\", \"发证日期\"]\n");
     let r = mapper_with(&toml, false).map(&row(&[])).unwrap();
-    assert_eq!(r.key, "11100000000013338W011\u{1f}91440300708461136T\u{1f}2015年3月1日");
+    assert_eq!(
+        r.key,
+        "11100000000013338W011\u{1f}91440300708461136T\u{1f}2015年3月1日"
+    );
 }
 
 #[test]
 fn mapping_checked_against_catalogue_and_source() {
-    let bad = MAPPING.replace("\"执照\" = \"11100000000013338W011\"", "\"执照\" = \"11100000000013338W099\"");
+    let bad = MAPPING.replace(
+        "\"执照\" = \"11100000000013338W011\"",
+        "\"执照\" = \"11100000000013338W099\"",
+    );
     let m = Mapping::from_toml(&bad).unwrap();
     assert!(RowMapper::new(m, &catalog(), MapOptions::default()).is_err());
     let unmapped = MAPPING.replace("region_code = \"区划\"\n", "");
     let m = Mapping::from_toml(&unmapped).unwrap();
-    let e = RowMapper::new(m, &catalog(), MapOptions::default()).err().unwrap();
+    let e = RowMapper::new(m, &catalog(), MapOptions::default())
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("region_code"), "{e}");
 
     let cols = Columns::new(vec!["类型名称".into(), "证照编号".into()]);

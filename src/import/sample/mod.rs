@@ -220,16 +220,30 @@ impl Generator {
             1 => false,
             _ => rng.below(10) < 7,
         });
-        let serial = i.wrapping_mul(2).wrapping_add(self.seed.wrapping_mul(1_000_003)) % 887_503_681;
+        let serial = i
+            .wrapping_mul(2)
+            .wrapping_add(self.seed.wrapping_mul(1_000_003))
+            % 887_503_681;
         let (holder, code) = if is_company {
-            (people::company_name(rng, None), people::credit_code(region, serial))
+            (
+                people::company_name(rng, None),
+                people::credit_code(region, serial),
+            )
         } else {
             let code = people::resident_id(rng, region);
             // Some legacy systems wrote the X in lower case.
-            let code = if i % 17 == 0 { code.to_lowercase() } else { code };
+            let code = if i % 17 == 0 {
+                code.to_lowercase()
+            } else {
+                code
+            };
             (people::person_name(rng), code)
         };
-        let holder = if i % 11 == 3 { format!("\u{3000}{holder} ") } else { holder };
+        let holder = if i % 11 == 3 {
+            format!("\u{3000}{holder} ")
+        } else {
+            holder
+        };
         let issue = people::random_date(rng, 2005, 18);
         let number = match t_index {
             0 => code.to_uppercase(),
@@ -240,30 +254,54 @@ impl Generator {
             6 => Cell::Number(people::excel_serial(issue) as f64),
             s => Cell::Text(people::date_text(issue, s)),
         };
-        let from = if i % 4 == 0 { Cell::Text(String::new()) } else { Cell::Text(people::date_text(issue, i / 7)) };
+        let from = if i % 4 == 0 {
+            Cell::Text(String::new())
+        } else {
+            Cell::Text(people::date_text(issue, i / 7))
+        };
         let until = if t.validity_years == 0 {
             Cell::Text(["长期", "永久", "", "无期限"][(i % 4) as usize].to_string())
         } else {
-            let end = issue.replace_year(issue.year() + t.validity_years).unwrap_or(issue) - time::Duration::days(1);
+            let end = issue
+                .replace_year(issue.year() + t.validity_years)
+                .unwrap_or(issue)
+                - time::Duration::days(1);
             Cell::Text(people::date_text(end, i + 3))
         };
         let legacy = if i % 5 == 0 {
             let serial = format!("{}{:08}", issue.year(), i);
-            LicenceId::new(t.code, t.issuer_code, &serial, 1).map(|id| id.to_string()).unwrap_or_default()
+            LicenceId::new(t.code, t.issuer_code, &serial, 1)
+                .map(|id| id.to_string())
+                .unwrap_or_default()
         } else {
             String::new()
         };
         let type_cell = if i % 9 == 0 { t.code } else { t.name };
-        let capital = if t_index == 0 { Cell::Number((1 + rng.below(500)) as f64 * 10.0) } else { Cell::Text(String::new()) };
+        let capital = if t_index == 0 {
+            Cell::Number((1 + rng.below(500)) as f64 * 10.0)
+        } else {
+            Cell::Text(String::new())
+        };
         let scope = match t_index {
-            0 if i % 13 == 5 => "食品销售；餐饮服务\n（依法须经批准的项目，经相关部门批准后方可开展经营活动）".to_string(),
+            0 if i % 13 == 5 => {
+                "食品销售；餐饮服务\n（依法须经批准的项目，经相关部门批准后方可开展经营活动）"
+                    .to_string()
+            }
             0 => "一般项目：技术服务、技术开发；货物进出口".to_string(),
             1 => "预包装食品销售（含冷藏冷冻食品）".to_string(),
             3 => "道路普通货物运输".to_string(),
             _ => String::new(),
         };
-        let practice = if t_index == 2 { rng.pick(&["临床", "中医", "口腔", "公共卫生"]).to_string() } else { String::new() };
-        let legal_rep = if is_company { people::person_name(rng) } else { String::new() };
+        let practice = if t_index == 2 {
+            rng.pick(&["临床", "中医", "口腔", "公共卫生"]).to_string()
+        } else {
+            String::new()
+        };
+        let legal_rep = if is_company {
+            people::person_name(rng)
+        } else {
+            String::new()
+        };
         let address = people::address(rng, district);
         vec![
             Cell::Text(type_cell.to_string()),
@@ -287,9 +325,18 @@ impl Generator {
     }
 
     /// Plants `kind` in a fresh row; returns the row and the column the reject names.
-    fn bad_row(&mut self, i: u64, kind: BadKind, format: SampleFormat) -> (Vec<Cell>, BadKind, &'static str) {
+    fn bad_row(
+        &mut self,
+        i: u64,
+        kind: BadKind,
+        format: SampleFormat,
+    ) -> (Vec<Cell>, BadKind, &'static str) {
         let name = |c: usize| COLUMNS[c];
-        let kind = if kind == BadKind::Malformed && format == SampleFormat::Xlsx { BadKind::BadDate } else { kind };
+        let kind = if kind == BadKind::Malformed && format == SampleFormat::Xlsx {
+            BadKind::BadDate
+        } else {
+            kind
+        };
         match kind {
             BadKind::BadCheckDigit => {
                 let mut r = self.row(i, None, None);
@@ -298,7 +345,14 @@ impl Generator {
             }
             BadKind::BadDate => {
                 let mut r = self.row(i, None, None);
-                r[C_ISSUE] = Cell::Text(if i % 2 == 0 { "2015-02-30" } else { "2015年2月30日" }.into());
+                r[C_ISSUE] = Cell::Text(
+                    if i % 2 == 0 {
+                        "2015-02-30"
+                    } else {
+                        "2015年2月30日"
+                    }
+                    .into(),
+                );
                 if r[C_FROM].text().is_empty() {
                     r[C_FROM] = Cell::Text("2015-03-01".into());
                     r[C_UNTIL] = Cell::Text("长期".into());
@@ -354,14 +408,25 @@ pub fn gen_sample(
     bad_rows: bool,
     out: impl Write,
 ) -> Result<SampleInfo, ImportError> {
-    let mut g = Generator { rng: Rng::new(seed), seed, last_good: None };
-    let mut info = SampleInfo { rows: n, ..SampleInfo::default() };
+    let mut g = Generator {
+        rng: Rng::new(seed),
+        seed,
+        last_good: None,
+    };
+    let mut info = SampleInfo {
+        rows: n,
+        ..SampleInfo::default()
+    };
     let mut w = writer::Writer::new(format, out)?;
     for i in 0..n {
         let line = w.next_line();
         let bad = bad_rows && i % 20 == 7;
         let (cells, malformed) = if bad {
-            let (cells, kind, column) = g.bad_row(i, BAD_KINDS[((i / 20) % BAD_KINDS.len() as u64) as usize], format);
+            let (cells, kind, column) = g.bad_row(
+                i,
+                BAD_KINDS[((i / 20) % BAD_KINDS.len() as u64) as usize],
+                format,
+            );
             info.expected_bad.push(ExpectedBad { line, kind, column });
             (cells, kind == BadKind::Malformed)
         } else {
@@ -369,16 +434,22 @@ pub fn gen_sample(
             if bad_rows && i % 20 == 13 {
                 let id = cells[C_ID].text();
                 let id = if id.is_empty() {
-                    let t = TYPES.iter().position(|t| t.name == cells[C_TYPE].text() || t.code == cells[C_TYPE].text());
+                    let t = TYPES.iter().position(|t| {
+                        t.name == cells[C_TYPE].text() || t.code == cells[C_TYPE].text()
+                    });
                     let t = &TYPES[t.unwrap_or(0)];
-                    LicenceId::new(t.code, t.issuer_code, &format!("F{i:010}"), 1).map(|i| i.to_string()).unwrap_or_default()
+                    LicenceId::new(t.code, t.issuer_code, &format!("F{i:010}"), 1)
+                        .map(|i| i.to_string())
+                        .unwrap_or_default()
                 } else {
                     id
                 };
                 cells[C_ID] = Cell::Text(people::spoil_check(&id));
                 info.expected_flagged.push(line);
             }
-            let t = TYPES.iter().position(|t| t.name == cells[C_TYPE].text() || t.code == cells[C_TYPE].text());
+            let t = TYPES
+                .iter()
+                .position(|t| t.name == cells[C_TYPE].text() || t.code == cells[C_TYPE].text());
             g.last_good = t.map(|t| (t, cells[C_NUMBER].text()));
             (cells, false)
         };

@@ -8,15 +8,24 @@ use crate::catalog::types::load_dir;
 use crate::catalog::LicenceType;
 use crate::import::source::open_bytes;
 use crate::import::{
-    run_import, Format, MapOptions, Mapping, MemorySink, ReadOptions, Reject, RowMapper, RunOptions, Summary,
+    run_import, Format, MapOptions, Mapping, MemorySink, ReadOptions, Reject, RowMapper,
+    RunOptions, Summary,
 };
 
 pub(crate) fn catalog() -> Vec<LicenceType> {
-    load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/catalog"))).unwrap()
+    load_dir(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/templates/catalog"
+    )))
+    .unwrap()
 }
 
 pub(crate) fn sample_mapping() -> Mapping {
-    Mapping::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/mappings/sample.toml"))).unwrap()
+    Mapping::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/templates/mappings/sample.toml"
+    )))
+    .unwrap()
 }
 
 fn sample(n: u64, format: SampleFormat, bad: bool) -> (Vec<u8>, SampleInfo) {
@@ -33,7 +42,10 @@ fn import(
 ) -> Result<(Summary, Vec<Reject>), crate::import::ImportError> {
     let m = sample_mapping();
     let source = open_bytes(bytes.to_vec(), format, &m, &ReadOptions::default()).unwrap();
-    let opts = MapOptions { source_file: "sample".into(), accept_bad_check_digits: accept };
+    let opts = MapOptions {
+        source_file: "sample".into(),
+        accept_bad_check_digits: accept,
+    };
     let mapper = RowMapper::new(m, &catalog(), opts).unwrap();
     let mut rejects = Vec::new();
     let s = run_import(
@@ -56,18 +68,30 @@ fn assert_planted(format: SampleFormat, read_as: Format) {
     let (s, rejects) = import(&bytes, read_as, false, &mut sink).unwrap();
     let mut got: Vec<(u64, String)> = rejects.iter().map(|r| (r.line, r.column.clone())).collect();
     got.sort();
-    let want: Vec<(u64, String)> = info.expected_bad.iter().map(|b| (b.line, b.column.to_string())).collect();
+    let want: Vec<(u64, String)> = info
+        .expected_bad
+        .iter()
+        .map(|b| (b.line, b.column.to_string()))
+        .collect();
     assert_eq!(got, want, "{format:?}: {rejects:#?}");
     assert_eq!(s.rows_read, 400);
     assert_eq!(s.imported, info.good_rows(), "{format:?}");
     assert_eq!(s.rejected_rows, info.expected_bad.len() as u64);
     assert!(s.is_balanced());
-    let mut flagged: Vec<u64> = sink.records.values().filter(|r| !r.flags.is_empty()).map(|r| r.line).collect();
+    let mut flagged: Vec<u64> = sink
+        .records
+        .values()
+        .filter(|r| !r.flags.is_empty())
+        .map(|r| r.line)
+        .collect();
     flagged.sort();
     assert_eq!(flagged, info.expected_flagged, "{format:?}");
     assert_eq!(s.flagged, info.expected_flagged.len() as u64);
-    let kinds: std::collections::BTreeSet<String> =
-        info.expected_bad.iter().map(|b| format!("{:?}", b.kind)).collect();
+    let kinds: std::collections::BTreeSet<String> = info
+        .expected_bad
+        .iter()
+        .map(|b| format!("{:?}", b.kind))
+        .collect();
     assert!(kinds.len() >= 8, "{kinds:?}");
 }
 
@@ -122,7 +146,10 @@ fn a_second_run_imports_nothing() {
 #[test]
 fn an_interrupted_run_resumes_without_duplicates() {
     let (bytes, info) = sample(500, SampleFormat::CsvUtf8, true);
-    let mut sink = MemorySink { fail_after_batches: Some(3), ..MemorySink::default() };
+    let mut sink = MemorySink {
+        fail_after_batches: Some(3),
+        ..MemorySink::default()
+    };
     assert!(import(&bytes, Format::Csv, false, &mut sink).is_err());
     let partial = sink.records.len() as u64;
     assert!(partial > 0 && partial < info.good_rows());
@@ -138,19 +165,29 @@ fn bad_check_digits_can_be_accepted_flagged() {
     let (bytes, info) = sample(400, SampleFormat::CsvUtf8, true);
     let mut sink = MemorySink::default();
     let (s, _) = import(&bytes, Format::Csv, true, &mut sink).unwrap();
-    let bad_check: Vec<u64> =
-        info.expected_bad.iter().filter(|b| b.kind == BadKind::BadCheckDigit).map(|b| b.line).collect();
+    let bad_check: Vec<u64> = info
+        .expected_bad
+        .iter()
+        .filter(|b| b.kind == BadKind::BadCheckDigit)
+        .map(|b| b.line)
+        .collect();
     assert!(!bad_check.is_empty());
     assert_eq!(s.imported, info.good_rows() + bad_check.len() as u64);
     for line in bad_check {
         let r = sink.records.values().find(|r| r.line == line).unwrap();
-        assert_eq!(r.provenance.flags, vec!["holder_code_check_digit".to_string()]);
+        assert_eq!(
+            r.provenance.flags,
+            vec!["holder_code_check_digit".to_string()]
+        );
     }
 }
 
 #[test]
 fn clean_samples_import_whole() {
-    for (format, read_as) in [(SampleFormat::CsvUtf8, Format::Csv), (SampleFormat::Jsonl, Format::Jsonl)] {
+    for (format, read_as) in [
+        (SampleFormat::CsvUtf8, Format::Csv),
+        (SampleFormat::Jsonl, Format::Jsonl),
+    ] {
         let (bytes, info) = sample(250, format, false);
         assert!(info.expected_bad.is_empty());
         let mut sink = MemorySink::default();

@@ -23,8 +23,17 @@ pub(super) struct Writer<W: Write> {
 impl<W: Write> Writer<W> {
     pub(super) fn new(format: SampleFormat, out: W) -> Result<Self, ImportError> {
         let mut csv = csv::WriterBuilder::new();
-        csv.flexible(true).terminator(csv::Terminator::CRLF).buffer_capacity(512);
-        let mut w = Writer { format, out, csv, buf: Vec::with_capacity(1024), line: 1, book: None };
+        csv.flexible(true)
+            .terminator(csv::Terminator::CRLF)
+            .buffer_capacity(512);
+        let mut w = Writer {
+            format,
+            out,
+            csv,
+            buf: Vec::with_capacity(1024),
+            line: 1,
+            book: None,
+        };
         match format {
             SampleFormat::Jsonl => {}
             SampleFormat::Xlsx => {
@@ -61,9 +70,14 @@ impl<W: Write> Writer<W> {
 
     fn write_csv(&mut self, cells: &[Cell], malformed: bool) -> Result<(), ImportError> {
         let texts: Vec<String> = cells.iter().map(Cell::text).collect();
-        let take = if malformed { texts.len() - 3 } else { texts.len() };
+        let take = if malformed {
+            texts.len() - 3
+        } else {
+            texts.len()
+        };
         let mut row = self.csv.from_writer(&mut self.buf);
-        row.write_record(&texts[..take]).map_err(|e| ImportError::Report(e.to_string()))?;
+        row.write_record(&texts[..take])
+            .map_err(|e| ImportError::Report(e.to_string()))?;
         row.flush().map_err(io)?;
         drop(row);
         let bytes = &mut self.buf;
@@ -84,7 +98,10 @@ impl<W: Write> Writer<W> {
             SampleFormat::Jsonl => {
                 self.line += 1;
                 if malformed {
-                    return self.out.write_all("{\"证照编号\": \"broken\n".as_bytes()).map_err(io);
+                    return self
+                        .out
+                        .write_all("{\"证照编号\": \"broken\n".as_bytes())
+                        .map_err(io);
                 }
                 let mut obj = serde_json::Map::new();
                 for (name, cell) in COLUMNS.iter().zip(cells) {
@@ -95,7 +112,8 @@ impl<W: Write> Writer<W> {
                     };
                     obj.insert(name.to_string(), v);
                 }
-                let mut line = serde_json::to_vec(&obj).map_err(|e| ImportError::Source(e.to_string()))?;
+                let mut line =
+                    serde_json::to_vec(&obj).map_err(|e| ImportError::Source(e.to_string()))?;
                 line.push(b'\n');
                 self.out.write_all(&line).map_err(io)
             }
@@ -115,9 +133,15 @@ impl<W: Write> Writer<W> {
                             sheet.write_number(row, c, *n).map_err(xlsx)?;
                         }
                         Cell::Date(d) => {
-                            let dt = rust_xlsxwriter::ExcelDateTime::from_ymd(d.year() as u16, u8::from(d.month()), d.day())
+                            let dt = rust_xlsxwriter::ExcelDateTime::from_ymd(
+                                d.year() as u16,
+                                u8::from(d.month()),
+                                d.day(),
+                            )
+                            .map_err(xlsx)?;
+                            sheet
+                                .write_datetime_with_format(row, c, &dt, date)
                                 .map_err(xlsx)?;
-                            sheet.write_datetime_with_format(row, c, &dt, date).map_err(xlsx)?;
                         }
                     }
                 }
