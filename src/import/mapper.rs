@@ -428,41 +428,18 @@ impl RowMapper {
             v[HOLDER_CODE_TYPE].value = alias;
         }
         let hct = v[HOLDER_CODE_TYPE].value.clone();
-        if !hct.is_empty() && !v[HOLDER_CODE].value.is_empty() {
-            if let Err(e) = codes::validate_holder_code(&hct, &v[HOLDER_CODE].value) {
-                let flagged =
-                    matches!(e, CodeError::CheckDigit { .. }) && self.check == CheckDigits::Flag;
-                if !flagged {
-                    let kind = match hct.as_str() {
-                        HOLDER_CODE_RESIDENT_ID => "resident identity number",
-                        _ => "unified social credit code",
-                    };
-                    reject(&v[HOLDER_CODE], HOLDER_CODE, format!("invalid {kind}: {e}"));
-                }
-            }
-            if let Some(t) = type_info {
-                if !t.category.admits(&hct) {
-                    let at = if matches!(v[HOLDER_CODE_TYPE].origin, Origin::Inferred) {
-                        HOLDER_CODE
-                    } else {
-                        HOLDER_CODE_TYPE
-                    };
-                    let reason = format!(
-                        "holder code type {hct} does not fit this licence type (holders: {})",
-                        t.category.as_str()
-                    );
-                    reject(&v[at], at, reason);
-                }
-            }
-        }
-        // A constant issuer code was checked once, in `new`.
-        if !v[ISSUER_CODE].value.is_empty() && !matches!(v[ISSUER_CODE].origin, Origin::Constant) {
-            if let Err(e) = codes::validate_uscc(&v[ISSUER_CODE].value) {
-                reject(
-                    &v[ISSUER_CODE],
-                    ISSUER_CODE,
-                    format!("invalid unified social credit code: {e}"),
+        if let (Some(t), false) = (type_info, hct.is_empty() || v[HOLDER_CODE].value.is_empty()) {
+            if !t.category.admits(&hct) {
+                let at = if matches!(v[HOLDER_CODE_TYPE].origin, Origin::Inferred) {
+                    HOLDER_CODE
+                } else {
+                    HOLDER_CODE_TYPE
+                };
+                let reason = format!(
+                    "holder code type {hct} does not fit this licence type (holders: {})",
+                    t.category.as_str()
                 );
+                reject(&v[at], at, reason);
             }
         }
         let region = &v[REGION].value;
@@ -594,9 +571,14 @@ impl RowMapper {
         }
 
         if !problems.is_empty() {
+            // The row is rejected anyway: add the code problems too, so the report shows
+            // everything at once. A row with no other problem leaves these checks to
+            // `LicenceDraft::validate` below, which makes them anyway.
+            problems.extend(self.code_problems(row, &v, &hct));
             return Err(problems);
         }
         let origins: Vec<Origin<'_>> = v.iter().map(|x| x.origin).collect();
+        let row_type = v[TYPE].value.clone();
         let mut s: Vec<String> = v.into_iter().map(|x| x.value).collect();
         let iso = |d: Option<time::Date>| d.map(format_date).unwrap_or_default();
         s[ISSUE_DATE] = iso(issue);
@@ -624,9 +606,9 @@ impl RowMapper {
             },
             fields,
         };
-        let (draft, more) = draft
-            .validate(self.check)
-            .map_err(|e| vec![self.invalid_to_reject(row, &e, &origins, &field_columns)])?;
+        let (draft, more) = draft.validate(self.check).map_err(|e| {
+            vec![self.invalid_to_reject(row, &e, &origins, &row_type, &field_columns)]
+        })?;
         flags.extend(more);
         let provenance = Provenance {
             source_system: self.mapping.source_system.clone(),
@@ -645,12 +627,48 @@ impl RowMapper {
         })
     }
 
+    /// Holder and issuer code check digits, as rejects.
+    fn code_problems(&self, row: &SourceRow, v: &[Val<'_>], hct: &str) -> Vec<Reject> {
+        let mut out = Vec::new();
+        let holder = &v[HOLDER_CODE];
+        if !hct.is_empty() && !holder.value.is_empty() {
+            if let Err(e) = codes::validate_holder_code(hct, &holder.value) {
+                let flagged =
+                    matches!(e, CodeError::CheckDigit { .. }) && self.check == CheckDigits::Flag;
+                if !flagged {
+                    let kind = match hct {
+                        HOLDER_CODE_RESIDENT_ID => "resident identity number",
+                        _ => "unified social credit code",
+                    };
+                    let column = column_of(holder.origin, HOLDER_CODE);
+                    out.push(Reject::new(
+                        row.line,
+                        column,
+                        shown(row, holder),
+                        format!("invalid {kind}: {e}"),
+                    ));
+                }
+            }
+        }
+        // A constant issuer code was checked once, in `new`.
+        let issuer = &v[ISSUER_CODE];
+        if !issuer.value.is_empty() && !matches!(issuer.origin, Origin::Constant) {
+            if let Err(e) = codes::validate_uscc(&issuer.value) {
+                let column = column_of(issuer.origin, ISSUER_CODE);
+                let reason = format!("invalid unified social credit code: {e}");
+                out.push(Reject::new(row.line, column, shown(row, issuer), reason));
+            }
+        }
+        out
+    }
+
     /// Names the source column behind a validation failure reported by the domain.
     fn invalid_to_reject(
         &self,
         row: &SourceRow,
         e: &Invalid,
         origins: &[Origin<'_>],
+        type_code: &str,
         field_columns: &[&str],
     ) -> Reject {
         let line = row.line;
@@ -666,10 +684,20 @@ impl RowMapper {
             .as_deref()
             .unwrap_or_else(|| e.field.strip_prefix("licence.").unwrap_or(&e.field));
         if let Some(i) = LICENCE_FIELDS.iter().position(|f| *f == path) {
-            let value = match origins[i] {
-                Origin::Column(c) => row.get(c).unwrap_or("").to_string(),
-                _ => String::new(),
+            let plan = &self.plans[i];
+            let from_type = || {
+                self.types
+                    .get(type_code)
+                    .and_then(|t| t.defaults[i].clone())
             };
+            let value = match origins[i] {
+                Origin::Column(c) => Some(row.get(c).unwrap_or("").to_string()),
+                Origin::Constant => plan.constant.clone(),
+                Origin::Default => plan.default.clone(),
+                Origin::TypeDefault => from_type(),
+                Origin::Inferred | Origin::Missing => None,
+            };
+            let value = value.unwrap_or_default();
             return Reject::new(line, column_of(origins[i], i), value, e.reason.clone());
         }
         let field_index = path
