@@ -80,7 +80,8 @@ fn bench(c: &mut Criterion) {
     let mut utf8 = Vec::new();
     gen_sample(ROWS, 1, SampleFormat::CsvUtf8, true, &mut utf8).unwrap();
     let read_map = cpu_rate(ROWS, || {
-        let source = open_bytes(utf8.clone(), Format::Csv, &mapping, &ReadOptions::default()).unwrap();
+        let source =
+            open_bytes(utf8.clone(), Format::Csv, &mapping, &ReadOptions::default()).unwrap();
         for row in source.flatten() {
             std::hint::black_box(mapper.map(&row).is_ok());
         }
@@ -90,6 +91,17 @@ fn bench(c: &mut Criterion) {
             std::hint::black_box(mapper.map(r).is_ok());
         }
     });
+    let started = std::time::Instant::now();
+    let cpu = cpu_seconds();
+    let mut out = std::io::BufWriter::new(std::io::sink());
+    gen_sample(1_000_000, 2, SampleFormat::CsvGbk, true, &mut out).unwrap();
+    if let (Some(before), Some(after)) = (cpu, cpu_seconds()) {
+        println!(
+            "import/gen_sample: 1,000,000 GBK CSV rows in {:.1} s wall, {:.1} CPU s",
+            started.elapsed().as_secs_f64(),
+            after - before
+        );
+    }
     if let (Some(a), Some(b)) = (read_map, map_only) {
         println!("import/cpu: read+map CSV UTF-8 {a:.0} rows per CPU second; map only {b:.0}");
     }
