@@ -59,8 +59,18 @@ enum Origin<'m> {
 
 struct Val<'m> {
     value: String,
-    raw: String,
     origin: Origin<'m>,
+}
+
+/// The value to show in a reject: the cell as read when it came from a column.
+fn shown(row: &SourceRow, v: &Val<'_>) -> String {
+    match v.origin {
+        Origin::Column(c) => match row.get(c) {
+            Some(raw) if !raw.is_empty() => raw.to_string(),
+            _ => v.value.clone(),
+        },
+        _ => v.value.clone(),
+    }
 }
 
 #[derive(Default)]
@@ -109,17 +119,23 @@ pub fn infer_holder_code_type(code: &str) -> Option<&'static str> {
     let uscc_shape = b.len() == 18
         && b.iter()
             .all(|c| b"0123456789ABCDEFGHJKLMNPQRTUWXY".contains(&c.to_ascii_uppercase()));
-    if id_shape && codes::validate_resident_id(code).is_ok() {
-        return Some(HOLDER_CODE_RESIDENT_ID);
+    // Shape alone decides unless the code could be either (18 digits): then the check
+    // digits do.
+    if !id_shape {
+        return if uscc_shape {
+            Some(HOLDER_CODE_USCC)
+        } else if b.len() == 15 && b.iter().all(u8::is_ascii_digit) {
+            Some(HOLDER_CODE_RESIDENT_ID)
+        } else {
+            None
+        };
     }
-    if uscc_shape && codes::validate_uscc(&code.to_ascii_uppercase()).is_ok() {
-        return Some(HOLDER_CODE_USCC);
+    match codes::validate_resident_id(code) {
+        Ok(()) => Some(HOLDER_CODE_RESIDENT_ID),
+        Err(_) if uscc_shape && codes::validate_uscc(&code.to_ascii_uppercase()).is_ok() => Some(HOLDER_CODE_USCC),
+        Err(CodeError::BirthDate(_)) if uscc_shape => Some(HOLDER_CODE_USCC),
+        Err(_) => Some(HOLDER_CODE_RESIDENT_ID),
     }
-    let birth_ok = id_shape && !matches!(codes::validate_resident_id(code), Err(CodeError::BirthDate(_)));
-    if birth_ok || (b.len() == 15 && b.iter().all(u8::is_ascii_digit)) {
-        return Some(HOLDER_CODE_RESIDENT_ID);
-    }
-    uscc_shape.then_some(HOLDER_CODE_USCC)
 }
 
 /// Common words for holder code types in legacy exports.
@@ -133,8 +149,12 @@ fn holder_code_type_alias(v: &str) -> &str {
     }
 }
 
-fn code_text(s: &str) -> String {
-    halfwidth(s).to_ascii_uppercase()
+/// Full-width to ASCII and upper case, in place (codes are compared in that form).
+fn normalise_code(s: &mut String) {
+    if let std::borrow::Cow::Owned(h) = halfwidth(s) {
+        *s = h;
+    }
+    s.make_ascii_uppercase();
 }
 
 impl RowMapper {
@@ -152,6 +172,22 @@ impl RowMapper {
         }
         if !mapping.options.infer_holder_code_type && !mapping.has_source("holder_code_type") {
             return err("holder_code_type has no source and inference is off".into());
+        }
+        if let Some(code) = mapping.constants.get("issuer_code") {
+            let mut code = code.clone();
+            normalise_code(&mut code);
+            if let Err(e) = codes::validate_uscc(&code) {
+                return err(format!(
+                    "constants.issuer_code: invalid unified social credit code: {e}"
+                ));
+            }
+        }
+        if let Some(t) = mapping.constants.get("licence_type_code") {
+            if !catalog.iter().any(|x| &x.code == t || &x.name == t) {
+                return err(format!(
+                    "constants.licence_type_code: {t:?} is not a licence type in the catalogue"
+                ));
+            }
         }
         for code in mapping.type_defaults.keys() {
             if !known(code) {
@@ -249,26 +285,19 @@ impl RowMapper {
 
     fn resolve<'m>(&'m self, i: usize, row: &SourceRow, type_code: Option<&str>) -> Val<'m> {
         let plan = &self.plans[i];
-        let mut raw = String::new();
         if let Some(col) = &plan.column {
-            raw = row.get(col).unwrap_or("").to_string();
-            let v = if self.mapping.options.trim {
-                trim(&raw)
-            } else {
-                raw.as_str()
-            };
+            let raw = row.get(col).unwrap_or("");
+            let v = if self.mapping.options.trim { trim(raw) } else { raw };
             let v = plan.values.as_ref().and_then(|m| m.get(v)).map_or(v, String::as_str);
             if !v.is_empty() {
                 return Val {
                     value: v.to_string(),
-                    raw,
                     origin: Origin::Column(col),
                 };
             }
         }
         let fallback = |value: &String, origin| Val {
             value: value.clone(),
-            raw: raw.clone(),
             origin,
         };
         if let Some(c) = &plan.constant {
@@ -286,7 +315,6 @@ impl RowMapper {
         let origin = plan.column.as_deref().map_or(Origin::Missing, Origin::Column);
         Val {
             value: String::new(),
-            raw,
             origin,
         }
     }
@@ -297,17 +325,12 @@ impl RowMapper {
         let line = row.line;
         let mut problems = Vec::new();
         let mut reject = |v: &Val<'_>, field: usize, reason: String| {
-            let value = if v.raw.is_empty() {
-                v.value.clone()
-            } else {
-                v.raw.clone()
-            };
-            problems.push(Reject::new(line, column_of(v.origin, field), value, reason));
+            problems.push(Reject::new(line, column_of(v.origin, field), shown(row, v), reason));
         };
 
         // The type first: per-type defaults depend on it.
         let mut ty = self.resolve(TYPE, row, None);
-        ty.value = code_text(&ty.value);
+        normalise_code(&mut ty.value);
         let mut type_info = self.types.get(&ty.value);
         if type_info.is_none() {
             if let Some(code) = self.type_by_name.get(trim(&ty.value)) {
@@ -329,7 +352,7 @@ impl RowMapper {
         let mut v: Vec<Val<'_>> = (0..N).map(|i| self.resolve(i, row, type_code)).collect();
         v[TYPE] = ty;
         for i in [ISSUER_CODE, HOLDER_CODE, REGION, LEGACY] {
-            v[i].value = code_text(&v[i].value);
+            normalise_code(&mut v[i].value);
         }
         for i in [
             NUMBER,
@@ -371,39 +394,18 @@ impl RowMapper {
             v[HOLDER_CODE_TYPE].value = alias;
         }
         let hct = v[HOLDER_CODE_TYPE].value.clone();
-        if !hct.is_empty() && !v[HOLDER_CODE].value.is_empty() {
-            if let Err(e) = codes::validate_holder_code(&hct, &v[HOLDER_CODE].value) {
-                let flagged = matches!(e, CodeError::CheckDigit { .. }) && self.check == CheckDigits::Flag;
-                if !flagged {
-                    let kind = match hct.as_str() {
-                        HOLDER_CODE_RESIDENT_ID => "resident identity number",
-                        _ => "unified social credit code",
-                    };
-                    reject(&v[HOLDER_CODE], HOLDER_CODE, format!("invalid {kind}: {e}"));
-                }
-            }
-            if let Some(t) = type_info {
-                if !t.category.admits(&hct) {
-                    let at = if matches!(v[HOLDER_CODE_TYPE].origin, Origin::Inferred) {
-                        HOLDER_CODE
-                    } else {
-                        HOLDER_CODE_TYPE
-                    };
-                    let reason = format!(
-                        "holder code type {hct} does not fit this licence type (holders: {})",
-                        t.category.as_str()
-                    );
-                    reject(&v[at], at, reason);
-                }
-            }
-        }
-        if !v[ISSUER_CODE].value.is_empty() {
-            if let Err(e) = codes::validate_uscc(&v[ISSUER_CODE].value) {
-                reject(
-                    &v[ISSUER_CODE],
-                    ISSUER_CODE,
-                    format!("invalid unified social credit code: {e}"),
+        if let (Some(t), false) = (type_info, hct.is_empty() || v[HOLDER_CODE].value.is_empty()) {
+            if !t.category.admits(&hct) {
+                let at = if matches!(v[HOLDER_CODE_TYPE].origin, Origin::Inferred) {
+                    HOLDER_CODE
+                } else {
+                    HOLDER_CODE_TYPE
+                };
+                let reason = format!(
+                    "holder code type {hct} does not fit this licence type (holders: {})",
+                    t.category.as_str()
                 );
+                reject(&v[at], at, reason);
             }
         }
         let region = &v[REGION].value;
@@ -522,19 +524,14 @@ impl RowMapper {
         }
 
         if !problems.is_empty() {
+            // The row is rejected anyway: add the code problems too, so the report shows
+            // everything at once. A row with no other problem leaves these checks to
+            // `LicenceDraft::validate` below, which makes them anyway.
+            problems.extend(self.code_problems(row, &v, &hct));
             return Err(problems);
         }
         let origins: Vec<Origin<'_>> = v.iter().map(|x| x.origin).collect();
-        let raws: Vec<String> = v
-            .iter()
-            .map(|x| {
-                if x.raw.is_empty() {
-                    x.value.clone()
-                } else {
-                    x.raw.clone()
-                }
-            })
-            .collect();
+        let row_type = v[TYPE].value.clone();
         let mut s: Vec<String> = v.into_iter().map(|x| x.value).collect();
         let iso = |d: Option<time::Date>| d.map(format_date).unwrap_or_default();
         s[ISSUE_DATE] = iso(issue);
@@ -564,7 +561,7 @@ impl RowMapper {
         };
         let (draft, more) = draft
             .validate(self.check)
-            .map_err(|e| vec![self.invalid_to_reject(line, &e, &origins, &raws, &field_columns)])?;
+            .map_err(|e| vec![self.invalid_to_reject(row, &e, &origins, &row_type, &field_columns)])?;
         flags.extend(more);
         let provenance = Provenance {
             source_system: self.mapping.source_system.clone(),
@@ -583,15 +580,50 @@ impl RowMapper {
         })
     }
 
+    /// Holder and issuer code check digits, as rejects.
+    fn code_problems(&self, row: &SourceRow, v: &[Val<'_>], hct: &str) -> Vec<Reject> {
+        let mut out = Vec::new();
+        let holder = &v[HOLDER_CODE];
+        if !hct.is_empty() && !holder.value.is_empty() {
+            if let Err(e) = codes::validate_holder_code(hct, &holder.value) {
+                let flagged = matches!(e, CodeError::CheckDigit { .. }) && self.check == CheckDigits::Flag;
+                if !flagged {
+                    let kind = match hct {
+                        HOLDER_CODE_RESIDENT_ID => "resident identity number",
+                        _ => "unified social credit code",
+                    };
+                    let column = column_of(holder.origin, HOLDER_CODE);
+                    out.push(Reject::new(
+                        row.line,
+                        column,
+                        shown(row, holder),
+                        format!("invalid {kind}: {e}"),
+                    ));
+                }
+            }
+        }
+        // A constant issuer code was checked once, in `new`.
+        let issuer = &v[ISSUER_CODE];
+        if !issuer.value.is_empty() && !matches!(issuer.origin, Origin::Constant) {
+            if let Err(e) = codes::validate_uscc(&issuer.value) {
+                let column = column_of(issuer.origin, ISSUER_CODE);
+                let reason = format!("invalid unified social credit code: {e}");
+                out.push(Reject::new(row.line, column, shown(row, issuer), reason));
+            }
+        }
+        out
+    }
+
     /// Names the source column behind a validation failure reported by the domain.
     fn invalid_to_reject(
         &self,
-        line: u64,
+        row: &SourceRow,
         e: &Invalid,
         origins: &[Origin<'_>],
-        raws: &[String],
+        type_code: &str,
         field_columns: &[&str],
     ) -> Reject {
+        let line = row.line;
         let path = e.field.strip_prefix("licence.").unwrap_or(&e.field);
         let path = path.strip_prefix("seal.").map(|p| {
             if p == "sealed_at" {
@@ -604,7 +636,17 @@ impl RowMapper {
             .as_deref()
             .unwrap_or_else(|| e.field.strip_prefix("licence.").unwrap_or(&e.field));
         if let Some(i) = LICENCE_FIELDS.iter().position(|f| *f == path) {
-            return Reject::new(line, column_of(origins[i], i), raws[i].clone(), e.reason.clone());
+            let plan = &self.plans[i];
+            let from_type = || self.types.get(type_code).and_then(|t| t.defaults[i].clone());
+            let value = match origins[i] {
+                Origin::Column(c) => Some(row.get(c).unwrap_or("").to_string()),
+                Origin::Constant => plan.constant.clone(),
+                Origin::Default => plan.default.clone(),
+                Origin::TypeDefault => from_type(),
+                Origin::Inferred | Origin::Missing => None,
+            };
+            let value = value.unwrap_or_default();
+            return Reject::new(line, column_of(origins[i], i), value, e.reason.clone());
         }
         let field_index = path
             .strip_prefix("fields[")

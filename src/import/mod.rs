@@ -19,6 +19,9 @@ mod jsonl_reader;
 mod text;
 mod xlsx_reader;
 
+#[cfg(test)]
+mod tests;
+
 use crate::licence::record::ValidDraft;
 use crate::licence::{LicenceId, Provenance};
 

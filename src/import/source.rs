@@ -11,17 +11,38 @@ use std::sync::Arc;
 use super::mapping::Mapping;
 use super::{csv_reader, jsonl_reader, xlsx_reader, ImportError, Reject};
 
+/// FNV-1a: column lookups hash a few short names per row, where SipHash's DoS
+/// resistance buys nothing and costs several times more.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
+
 /// Column names of a source and their positions, shared by the rows that have them.
 #[derive(Debug, Default)]
 pub struct Columns {
     names: Vec<String>,
-    index: HashMap<String, usize>,
+    index: FnvMap<usize>,
 }
 
 impl Columns {
     /// Later duplicates of a name are reachable only by position; the first one wins.
     pub fn new(names: Vec<String>) -> Self {
-        let mut index = HashMap::with_capacity(names.len());
+        let mut index = FnvMap::with_capacity_and_hasher(names.len(), Default::default());
         for (i, n) in names.iter().enumerate() {
             index.entry(n.clone()).or_insert(i);
         }

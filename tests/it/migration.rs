@@ -164,7 +164,9 @@ async fn cli_import_twice_then_serve_and_verify() {
         .unwrap();
     let v = server
         .verification()
-        .verify_licence(VerifyLicenceRequest { identifier: ids[0].clone() })
+        .verify_licence(VerifyLicenceRequest {
+            identifier: ids[0].clone(),
+        })
         .await
         .unwrap()
         .into_inner();

@@ -183,11 +183,19 @@ fn each_rejection_names_column_and_value() {
 }
 
 #[test]
-fn constants_are_named_as_such() {
-    let toml = MAPPING.replace("11420800MB1A234561", "11420800MB1A234560");
+fn defaults_are_named_as_such_and_bad_constants_stop_early() {
+    let toml = MAPPING
+        .replace("issuer_code = \"11420800MB1A234561\"", "")
+        .replace("[defaults]\n", "[defaults]\nissuer_code = \"11420800MB1A234560\"\n");
     let e = mapper_with(&toml, false).map(&row(&[])).unwrap_err();
     assert_eq!(e.len(), 1);
-    assert_eq!(e[0].column, "constant:issuer_code");
+    assert_eq!(e[0].column, "default:issuer_code");
+    assert_eq!(e[0].value, "11420800MB1A234560");
+
+    let toml = MAPPING.replace("11420800MB1A234561", "11420800MB1A234560");
+    let m = Mapping::from_toml(&toml).unwrap();
+    let e = RowMapper::new(m, &catalog(), MapOptions::default()).err().unwrap();
+    assert!(e.to_string().contains("constants.issuer_code"), "{e}");
 }
 
 #[test]

@@ -92,7 +92,8 @@ const ROADS: [&str; 8] = [
 pub(crate) fn person_name(rng: &mut Rng) -> String {
     let mut s = rng.pick(&SURNAMES).to_string();
     for _ in 0..1 + rng.below(2) {
-        s.push_str(*rng.pick(&GIVEN));
+        let given = rng.pick(&GIVEN);
+        s.push_str(given);
     }
     s
 }

@@ -1,6 +1,7 @@
 //! Renders sample rows as CSV (UTF-8, UTF-8 with BOM, GBK), JSON lines or XLSX, keeping
 //! count of the physical line each record starts on.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use super::{Cell, SampleFormat, COLUMNS};
@@ -18,6 +19,27 @@ pub(super) struct Writer<W: Write> {
     /// Line (or sheet row) the next record starts on.
     line: u64,
     book: Option<(rust_xlsxwriter::Workbook, rust_xlsxwriter::Format)>,
+    /// GBK bytes of each character seen: encoding_rs's GBK encoder favours size over
+    /// speed, and the generator uses a few hundred distinct characters.
+    gbk: HashMap<char, ([u8; 4], usize)>,
+}
+
+fn gbk_bytes(cache: &mut HashMap<char, ([u8; 4], usize)>, text: &str, out: &mut Vec<u8>) {
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c as u8);
+            continue;
+        }
+        let (bytes, n) = *cache.entry(c).or_insert_with(|| {
+            let mut utf8 = [0u8; 4];
+            let (enc, _, _) = encoding_rs::GBK.encode(c.encode_utf8(&mut utf8));
+            let mut b = [0u8; 4];
+            let n = enc.len().min(4);
+            b[..n].copy_from_slice(&enc[..n]);
+            (b, n)
+        });
+        out.extend_from_slice(&bytes[..n]);
+    }
 }
 
 impl<W: Write> Writer<W> {
@@ -33,6 +55,7 @@ impl<W: Write> Writer<W> {
             buf: Vec::with_capacity(1024),
             line: 1,
             book: None,
+            gbk: HashMap::new(),
         };
         match format {
             SampleFormat::Jsonl => {}
@@ -80,7 +103,8 @@ impl<W: Write> Writer<W> {
         self.line += bytes.iter().filter(|b| **b == b'\n').count() as u64;
         let r = if self.format == SampleFormat::CsvGbk {
             let text = std::str::from_utf8(bytes).expect("the csv writer was given UTF-8");
-            let (gbk, _, _) = encoding_rs::GBK.encode(text);
+            let mut gbk = Vec::with_capacity(text.len());
+            gbk_bytes(&mut self.gbk, text, &mut gbk);
             self.out.write_all(&gbk)
         } else {
             self.out.write_all(bytes)
