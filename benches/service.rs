@@ -175,7 +175,7 @@ fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(server::run(listener, state, Limits::default(), async {
+        let server = tokio::spawn(server::run(listener, state, Limits::default(), None, async {
             let _ = stop_rx.await;
         }));
         let mut channels = Vec::new();

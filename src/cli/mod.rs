@@ -4,6 +4,8 @@ mod audit;
 mod gen_sample;
 mod import;
 mod keygen;
+mod render;
+mod verify;
 mod serve;
 
 use std::process::ExitCode;
@@ -23,6 +25,12 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Generate a new Ed25519 signing key (PKCS#8 PEM) and add it to a key ring.
     Keygen(keygen::KeygenArgs),
+    /// Render a stored licence as a PDF.
+    Render(render::RenderArgs),
+    /// Verify a QR payload, a licence PDF or a signed record offline, against a key list.
+    Verify(verify::VerifyArgs),
+    /// Export the signed list of public signing keys, for offline verification.
+    KeysExport(verify::KeysExportArgs),
     /// Migrate historical licence records from a legacy export.
     Import(import::ImportArgs),
     /// Write a synthetic legacy export (for trying and benchmarking the migration).
@@ -35,6 +43,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::KeysExport(args) => verify::export(args),
         Command::Import(args) => import::run(args),
         Command::GenSample(args) => gen_sample::run(args),
         Command::Audit(args) => audit::run(args),

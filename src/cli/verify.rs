@@ -1,0 +1,154 @@
+//! `elicence verify` and `elicence keys-export`: offline verification of a QR payload, a
+//! rendered PDF (its embedded payload) or an exported signed record, against a key list
+//! file — no service contacted. The key list is itself signed by the active key.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::licence::qr::QrPayload;
+use crate::licence::signing::{self, PublicKeyInfo};
+use crate::licence::Licence;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyListEntry {
+    key_id: String,
+    public_key_hex: String,
+    valid_from: String,
+    valid_until: String,
+    active: bool,
+}
+
+/// The exported key list: `signature_hex` is Ed25519 by `signed_by` over the RFC 8785
+/// canonical JSON of `keys`.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyListFile {
+    keys: Vec<KeyListEntry>,
+    signed_by: String,
+    signature_hex: String,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysExportArgs {
+    #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
+    pub keys: PathBuf,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
+    pub allow_insecure_key_permissions: bool,
+}
+
+pub fn export(args: KeysExportArgs) -> anyhow::Result<ExitCode> {
+    let ring = crate::keys::load(&args.keys, args.allow_insecure_key_permissions).map_err(anyhow::Error::msg)?.ring;
+    let keys: Vec<KeyListEntry> = ring
+        .public_keys()
+        .into_iter()
+        .map(|k| KeyListEntry {
+            key_id: k.key_id,
+            public_key_hex: hex::encode(k.public_key),
+            valid_from: k.valid_from,
+            valid_until: k.valid_until,
+            active: k.active,
+        })
+        .collect();
+    let bytes = serde_jcs::to_vec(&keys)?;
+    let file = KeyListFile {
+        keys,
+        signed_by: ring.active_key_id().to_string(),
+        signature_hex: hex::encode(ring.sign(&bytes)),
+    };
+    std::fs::write(&args.out, serde_json::to_string_pretty(&file)? + "\n")?;
+    eprintln!("{} keys written to {}", file.keys.len(), args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_key_list(path: &PathBuf) -> anyhow::Result<Vec<PublicKeyInfo>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: KeyListFile = serde_json::from_str(&text).context("key list file")?;
+    let mut keys = Vec::new();
+    for k in &file.keys {
+        let public_key: [u8; 32] = hex::decode(&k.public_key_hex)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .with_context(|| format!("key {}: public_key_hex is not 32 bytes", k.key_id))?;
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&public_key).context("public key")?;
+        if signing::key_id(&vk) != k.key_id {
+            bail!("key list: key id {} does not match its public key", k.key_id);
+        }
+        keys.push(PublicKeyInfo {
+            key_id: k.key_id.clone(),
+            public_key,
+            valid_from: k.valid_from.clone(),
+            valid_until: k.valid_until.clone(),
+            active: k.active,
+        });
+    }
+    let signer = keys.iter().find(|k| k.key_id == file.signed_by).context("key list: signer not in the list")?;
+    let signature = hex::decode(&file.signature_hex).context("key list signature")?;
+    signing::verify_with(&signer.public_key, &serde_jcs::to_vec(&file.keys)?, &signature)
+        .map_err(|e| anyhow::anyhow!("key list is not genuine: {e}"))?;
+    Ok(keys)
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Exported key list (`elicence keys-export`).
+    #[arg(long)]
+    pub keys_file: PathBuf,
+    /// A QR payload string (`ELC1:…`).
+    #[arg(long, conflicts_with_all = ["pdf", "record"])]
+    pub payload: Option<String>,
+    /// A rendered licence PDF.
+    #[arg(long, conflicts_with = "record")]
+    pub pdf: Option<PathBuf>,
+    /// A signed record file (the exact `signed_record` bytes), with --signature and --key-id.
+    #[arg(long, requires_all = ["signature", "key_id"])]
+    pub record: Option<PathBuf>,
+    #[arg(long)]
+    pub signature: Option<String>,
+    #[arg(long)]
+    pub key_id: Option<String>,
+}
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let keys = load_key_list(&args.keys_file)?;
+    let outcome = check(&args, &keys);
+    match outcome {
+        Ok(what) => {
+            println!("GENUINE: {what}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            println!("NOT GENUINE: {reason}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn check(args: &VerifyArgs, keys: &[PublicKeyInfo]) -> Result<String, String> {
+    let payload_text = match (&args.payload, &args.pdf, &args.record) {
+        (Some(p), _, _) => p.trim().to_string(),
+        (None, Some(pdf), _) => {
+            let bytes = std::fs::read(pdf).map_err(|e| format!("{}: {e}", pdf.display()))?;
+            crate::render::extract_qr_payload(&bytes).ok_or("the PDF carries no elicence QR payload")?
+        }
+        (None, None, Some(record)) => return check_record(args, record, keys),
+        _ => return Err("give --payload, --pdf or --record".into()),
+    };
+    let payload = QrPayload::decode(&payload_text).map_err(|e| format!("unreadable payload: {e}"))?;
+    payload.verify(keys).map_err(|e| e.to_string())?;
+    Ok(format!("{payload:?}").chars().take(400).collect())
+}
+
+fn check_record(args: &VerifyArgs, record: &PathBuf, keys: &[PublicKeyInfo]) -> Result<String, String> {
+    let bytes = std::fs::read(record).map_err(|e| format!("{}: {e}", record.display()))?;
+    let key_id = args.key_id.as_deref().unwrap_or_default();
+    let key = keys.iter().find(|k| k.key_id == key_id).ok_or_else(|| format!("unknown key id {key_id}"))?;
+    let signature = hex::decode(args.signature.as_deref().unwrap_or_default()).map_err(|_| "signature is not hex")?;
+    signing::verify_with(&key.public_key, &bytes, &signature).map_err(|e| e.to_string())?;
+    let licence = Licence::from_canonical(&bytes).map_err(|e| format!("not a licence record: {e}"))?;
+    Ok(format!("{} {} {}", licence.licence_name, licence.identifier, licence.masked().holder_name))
+}
