@@ -5,8 +5,8 @@ mod gen_sample;
 mod import;
 mod keygen;
 mod render;
-mod verify;
 mod serve;
+mod verify;
 
 use std::process::ExitCode;
 

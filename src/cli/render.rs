@@ -35,7 +35,8 @@ pub struct RenderArgs {
 
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let keys = crate::keys::load(&args.keys, args.allow_insecure_key_permissions).map_err(anyhow::Error::msg)?;
-    let store = Arc::new(SledStore::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?);
+    let store =
+        Arc::new(SledStore::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?);
     let seed = types::load_dir(std::path::Path::new("templates/catalog")).unwrap_or_default();
     let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
     let view = registry.load(&args.identifier)?;
@@ -44,11 +45,23 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let template = templates
         .iter()
         .find(|t| t.id == licence_type.template_id)
-        .ok_or_else(|| anyhow!("no template {:?} under {}", licence_type.template_id, args.layouts.display()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "no template {:?} under {}",
+                licence_type.template_id,
+                args.layouts.display()
+            )
+        })?;
     let renderer = Renderer::from_font_file(&args.font)?;
     let payload = QrPayload::sign(&view.licence, registry.keys())?;
     let pdf = renderer.render(template, &view.licence, &payload, None)?;
     std::fs::write(&args.out, &pdf).with_context(|| format!("writing {}", args.out.display()))?;
-    eprintln!("{} ({} bytes, template {}, status {})", args.out.display(), pdf.len(), template.id, view.status.as_str());
+    eprintln!(
+        "{} ({} bytes, template {}, status {})",
+        args.out.display(),
+        pdf.len(),
+        template.id,
+        view.status.as_str()
+    );
     Ok(ExitCode::SUCCESS)
 }

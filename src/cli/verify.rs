@@ -42,7 +42,9 @@ pub struct KeysExportArgs {
 }
 
 pub fn export(args: KeysExportArgs) -> anyhow::Result<ExitCode> {
-    let ring = crate::keys::load(&args.keys, args.allow_insecure_key_permissions).map_err(anyhow::Error::msg)?.ring;
+    let ring = crate::keys::load(&args.keys, args.allow_insecure_key_permissions)
+        .map_err(anyhow::Error::msg)?
+        .ring;
     let keys: Vec<KeyListEntry> = ring
         .public_keys()
         .into_iter()
@@ -86,7 +88,10 @@ fn load_key_list(path: &PathBuf) -> anyhow::Result<Vec<PublicKeyInfo>> {
             active: k.active,
         });
     }
-    let signer = keys.iter().find(|k| k.key_id == file.signed_by).context("key list: signer not in the list")?;
+    let signer = keys
+        .iter()
+        .find(|k| k.key_id == file.signed_by)
+        .context("key list: signer not in the list")?;
     let signature = hex::decode(&file.signature_hex).context("key list signature")?;
     signing::verify_with(&signer.public_key, &serde_jcs::to_vec(&file.keys)?, &signature)
         .map_err(|e| anyhow::anyhow!("key list is not genuine: {e}"))?;
@@ -146,9 +151,17 @@ fn check(args: &VerifyArgs, keys: &[PublicKeyInfo]) -> Result<String, String> {
 fn check_record(args: &VerifyArgs, record: &PathBuf, keys: &[PublicKeyInfo]) -> Result<String, String> {
     let bytes = std::fs::read(record).map_err(|e| format!("{}: {e}", record.display()))?;
     let key_id = args.key_id.as_deref().unwrap_or_default();
-    let key = keys.iter().find(|k| k.key_id == key_id).ok_or_else(|| format!("unknown key id {key_id}"))?;
+    let key = keys
+        .iter()
+        .find(|k| k.key_id == key_id)
+        .ok_or_else(|| format!("unknown key id {key_id}"))?;
     let signature = hex::decode(args.signature.as_deref().unwrap_or_default()).map_err(|_| "signature is not hex")?;
     signing::verify_with(&key.public_key, &bytes, &signature).map_err(|e| e.to_string())?;
     let licence = Licence::from_canonical(&bytes).map_err(|e| format!("not a licence record: {e}"))?;
-    Ok(format!("{} {} {}", licence.licence_name, licence.identifier, licence.masked().holder_name))
+    Ok(format!(
+        "{} {} {}",
+        licence.licence_name,
+        licence.identifier,
+        licence.masked().holder_name
+    ))
 }
