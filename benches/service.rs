@@ -8,7 +8,6 @@
 //! `cargo bench --bench service` (env `BENCH_ISSUE`, `BENCH_VERIFY`, `BENCH_CONCURRENCY`
 //! change the request counts and concurrency).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,12 +15,8 @@ use ed25519_dalek::{Signer, SigningKey, Verifier};
 use elicence::api::pb::licence_service_client::LicenceServiceClient;
 use elicence::api::pb::verification_service_client::VerificationServiceClient;
 use elicence::api::pb::{self, IssueLicenceRequest, VerifyLicenceRequest};
-use elicence::api::{AppState, DirectoryHandle};
-use elicence::catalog::{types, Directory};
 use elicence::clock::SystemClock;
-use elicence::registry::Registry;
 use elicence::server::{self, Limits};
-use elicence::store::SledStore;
 use tonic::transport::Channel;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -162,16 +157,11 @@ fn main() {
         .unwrap();
     rt.block_on(async move {
         let tmp = tempfile::tempdir().unwrap();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let keys = elicence::keys::load(&root.join("keys-example"), false).unwrap();
-        let directory = Directory::load(&root.join("keys-example/departments.toml")).unwrap();
-        let seed = types::load_dir(&root.join("templates/catalog")).unwrap();
-        let store = Arc::new(SledStore::open(&tmp.path().join("data")).unwrap());
-        let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed).unwrap();
-        let state = AppState {
-            registry: Arc::new(registry),
-            directory: DirectoryHandle::new(directory),
-        };
+        let state = elicence::testing::example_state(
+            &tmp.path().join("data"),
+            Arc::new(SystemClock),
+            elicence::testing::example_directory(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

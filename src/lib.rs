@@ -20,6 +20,8 @@
 //!   and a QR code carrying the signed payload.
 //! - [`server`]: builds the router and runs it on a bound listener until shutdown.
 //! - [`cli`]: the subcommands of the `elicence` binary.
+//! - [`testing`]: the development repository (example keys, built-in catalogue and
+//!   layouts) that tests and benchmarks start.
 
 pub mod api;
 pub mod audit;
@@ -33,3 +35,4 @@ pub mod registry;
 pub mod render;
 pub mod server;
 pub mod store;
+pub mod testing;

@@ -11,10 +11,14 @@ use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::api::pb::audit_service_server::AuditServiceServer;
 use crate::api::pb::catalog_service_server::CatalogServiceServer;
+use crate::api::pb::document_service_server::DocumentServiceServer;
 use crate::api::pb::licence_service_server::LicenceServiceServer;
 use crate::api::pb::migration_service_server::MigrationServiceServer;
+use crate::api::pb::template_service_server::TemplateServiceServer;
 use crate::api::pb::verification_service_server::VerificationServiceServer;
-use crate::api::{pb, AppState, AuditApi, CatalogApi, LicenceApi, MigrationApi, VerificationApi};
+use crate::api::{
+    pb, AppState, AuditApi, CatalogApi, DocumentApi, LicenceApi, MigrationApi, TemplateApi, VerificationApi,
+};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,8 @@ pub async fn run(
     health.set_serving::<CatalogServiceServer<CatalogApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
     health.set_serving::<MigrationServiceServer<MigrationApi>>().await;
+    health.set_serving::<DocumentServiceServer<DocumentApi>>().await;
+    health.set_serving::<TemplateServiceServer<TemplateApi>>().await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -94,6 +100,8 @@ pub async fn run(
         .add_service(CatalogServiceServer::new(CatalogApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(AuditServiceServer::new(AuditApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(MigrationServiceServer::new(MigrationApi::new(state.clone())).max_decoding_message_size(max))
+        .add_service(DocumentServiceServer::new(DocumentApi::new(state.clone())).max_decoding_message_size(max))
+        .add_service(TemplateServiceServer::new(TemplateApi::new(state.clone())).max_decoding_message_size(max))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     registry.store().flush()?;

@@ -211,3 +211,26 @@ impl AuditedResponse for pb::QueryAccessLogResponse {}
 
 impl AuditedRequest for tonic::Streaming<pb::ImportLicencesRequest> {}
 impl AuditedResponse for pb::ImportLicencesResponse {}
+
+impl AuditedRequest for pb::RenderLicencePdfRequest {
+    fn use_cause(&self) -> &str {
+        &self.use_cause
+    }
+    fn identifiers(&self) -> Vec<String> {
+        one(&self.identifier)
+    }
+}
+impl AuditedRequest for pb::RenderLicenceCopyRequest {
+    fn use_cause(&self) -> &str {
+        &self.use_cause
+    }
+    fn identifiers(&self) -> Vec<String> {
+        one(&self.identifier)
+    }
+}
+
+impl AuditedRequest for pb::PutTemplateRequest {}
+impl AuditedRequest for pb::GetTemplateRequest {}
+impl AuditedRequest for pb::ListTemplatesRequest {}
+impl AuditedResponse for pb::TemplateVersion {}
+impl AuditedResponse for pb::ListTemplatesResponse {}

@@ -7,20 +7,24 @@ mod auth;
 mod catalog_api;
 mod convert;
 mod convert_lifecycle;
+mod document_api;
 mod error;
 mod licence_api;
 mod lifecycle_api;
 mod migration_api;
 mod query_api;
+mod template_api;
 mod verification_api;
 
 pub use audit::code_name;
 pub use audit_api::AuditApi;
 pub use auth::DirectoryHandle;
 pub use catalog_api::CatalogApi;
+pub use document_api::{DocumentApi, CHUNK_BYTES};
 pub use error::ApiError;
 pub use licence_api::LicenceApi;
 pub use migration_api::MigrationApi;
+pub use template_api::TemplateApi;
 pub use verification_api::VerificationApi;
 
 /// Generated protobuf and gRPC code for `elicence.v1`.
@@ -35,12 +39,15 @@ pub mod pb {
 use std::sync::Arc;
 
 use crate::registry::Registry;
+use crate::render::Renderer;
 
 /// What every service shares.
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub directory: DirectoryHandle,
+    /// The parsed CJK font, shared by every render.
+    pub renderer: Renderer,
 }
 
 /// Runs blocking or CPU-heavy work off the async executor.

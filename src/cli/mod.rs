@@ -5,6 +5,7 @@ mod gen_sample;
 mod import;
 mod keygen;
 mod render;
+mod repository;
 mod serve;
 mod verify;
 
@@ -29,7 +30,11 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Verify a QR payload, a licence PDF or a signed record offline, against a key list.
     Verify(verify::VerifyArgs),
-    /// Export the signed list of public signing keys, for offline verification.
+    /// Signing keys: `keys export` writes the signed list of public keys, for offline
+    /// verification.
+    Keys(KeysArgs),
+    /// Same as `keys export`.
+    #[command(hide = true)]
     KeysExport(verify::KeysExportArgs),
     /// Migrate historical licence records from a legacy export.
     Import(import::ImportArgs),
@@ -39,13 +44,28 @@ pub enum Command {
     Audit(audit::AuditArgs),
 }
 
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write the signed list of public signing keys (current and retired).
+    Export(verify::KeysExportArgs),
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Render(args) => render::run(args),
         Command::Verify(args) => verify::run(args),
-        Command::KeysExport(args) => verify::export(args),
+        Command::Keys(KeysArgs {
+            command: KeysCommand::Export(args),
+        })
+        | Command::KeysExport(args) => verify::export(args),
         Command::Import(args) => import::run(args),
         Command::GenSample(args) => gen_sample::run(args),
         Command::Audit(args) => audit::run(args),

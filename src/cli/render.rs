@@ -1,19 +1,15 @@
-//! `elicence render`: an operator renders a stored licence as a PDF (its type's template,
-//! embedded subset CJK font, red seal, QR code carrying the signed payload).
+//! `elicence render`: an operator renders a stored licence as a PDF (its type's current
+//! template, embedded subset CJK font, red seal, QR code carrying the signed payload),
+//! or a per-use copy (加注件) with `--copy-for`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use clap::Args;
 
-use crate::catalog::types;
-use crate::clock::SystemClock;
-use crate::licence::qr::QrPayload;
-use crate::registry::Registry;
-use crate::render::{load_dir, Renderer, DEFAULT_FONT_PATH};
-use crate::store::SledStore;
+use super::repository::RepositoryArgs;
+use crate::registry::{CopyOrder, DocumentOrder};
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
@@ -21,47 +17,45 @@ pub struct RenderArgs {
     pub identifier: String,
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
-    pub data_dir: PathBuf,
-    #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
-    pub keys: PathBuf,
-    #[arg(long, env = "ELICENCE_LAYOUTS", default_value = "templates/layouts")]
-    pub layouts: PathBuf,
-    #[arg(long, env = "ELICENCE_FONT", default_value = DEFAULT_FONT_PATH)]
-    pub font: PathBuf,
-    #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
-    pub allow_insecure_key_permissions: bool,
+    /// A layout other than the type's default (`<default>-portrait` / `-landscape`).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Render a per-use copy (加注件) for this department (its name, as printed).
+    #[arg(long, requires_all = ["purpose", "copy_until"])]
+    pub copy_for: Option<String>,
+    /// The copy's use cause (用证事由).
+    #[arg(long, requires = "copy_for")]
+    pub purpose: Option<String>,
+    /// The copy's last day of use, `YYYY-MM-DD`.
+    #[arg(long, requires = "copy_for")]
+    pub copy_until: Option<String>,
+    #[command(flatten)]
+    pub repository: RepositoryArgs,
 }
 
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let keys = crate::keys::load(&args.keys, args.allow_insecure_key_permissions).map_err(anyhow::Error::msg)?;
-    let store =
-        Arc::new(SledStore::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?);
-    let seed = types::load_dir(std::path::Path::new("templates/catalog")).unwrap_or_default();
-    let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
-    let view = registry.load(&args.identifier)?;
-    let licence_type = registry.get_type(&view.licence.licence_type_code)?;
-    let templates = load_dir(&args.layouts).map_err(anyhow::Error::msg)?;
-    let template = templates
-        .iter()
-        .find(|t| t.id == licence_type.template_id)
-        .ok_or_else(|| {
-            anyhow!(
-                "no template {:?} under {}",
-                licence_type.template_id,
-                args.layouts.display()
-            )
-        })?;
-    let renderer = Renderer::from_font_file(&args.font)?;
-    let payload = QrPayload::sign(&view.licence, registry.keys())?;
-    let pdf = renderer.render(template, &view.licence, &payload, None)?;
-    std::fs::write(&args.out, &pdf).with_context(|| format!("writing {}", args.out.display()))?;
+    let repo = args.repository.open()?;
+    let copy = match (args.copy_for, args.purpose, args.copy_until) {
+        (Some(copy_for), Some(purpose), Some(valid_until)) => Some(CopyOrder {
+            copy_for,
+            purpose,
+            valid_until,
+        }),
+        _ => None,
+    };
+    let order = DocumentOrder {
+        identifier: args.identifier,
+        template_id: args.template,
+        copy,
+    };
+    let doc = repo.registry.render_document(&repo.renderer, &order)?;
+    std::fs::write(&args.out, &doc.pdf).with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
-        "{} ({} bytes, template {}, status {})",
+        "{} ({} bytes, template {} version {})",
         args.out.display(),
-        pdf.len(),
-        template.id,
-        view.status.as_str()
+        doc.pdf.len(),
+        doc.template_id,
+        doc.template_version
     );
     Ok(ExitCode::SUCCESS)
 }

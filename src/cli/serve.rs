@@ -10,33 +10,21 @@ use anyhow::Context;
 use clap::Args;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+use super::repository::RepositoryArgs;
 use crate::api::{AppState, DirectoryHandle};
-use crate::catalog::{types, Directory};
-use crate::clock::SystemClock;
-use crate::registry::Registry;
+use crate::catalog::Directory;
 use crate::server::{self, Limits};
-use crate::store::SledStore;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "ELICENCE_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: String,
-    /// Data directory of the embedded store.
-    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
-    pub data_dir: PathBuf,
-    /// Directory holding `keyring.toml` and the signing keys.
-    #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
-    pub keys: PathBuf,
+    #[command(flatten)]
+    pub repository: RepositoryArgs,
     /// Department directory (tokens and permissions).
     #[arg(long, env = "ELICENCE_DEPARTMENTS", default_value = "keys-example/departments.toml")]
     pub departments: PathBuf,
-    /// Licence type catalogue loaded into an empty store on first start.
-    #[arg(long, env = "ELICENCE_CATALOG", default_value = "templates/catalog")]
-    pub catalog: PathBuf,
-    /// Accept private key files readable by group or others.
-    #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
-    pub allow_insecure_key_permissions: bool,
     /// Largest request message, in bytes.
     #[arg(long, env = "ELICENCE_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_request_bytes: usize,
@@ -72,12 +60,10 @@ fn tls_config(args: &ServeArgs) -> anyhow::Result<Option<ServerTlsConfig>> {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let keys = crate::keys::load(&args.keys, args.allow_insecure_key_permissions)
-        .map_err(anyhow::Error::msg)
-        .context("loading signing keys")?;
-    if keys.example {
+    let repo = args.repository.open()?;
+    if repo.example_keys {
         tracing::warn!(
-            keys = %args.keys.display(),
+            keys = %args.repository.keys.display(),
             "RUNNING ON THE EXAMPLE KEYS AND TOKENS FROM keys-example/: anyone can forge licences. \
              Generate real keys with `elicence keygen` before production use."
         );
@@ -85,17 +71,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let directory = Directory::load(&args.departments)
         .map_err(anyhow::Error::msg)
         .context("loading departments")?;
-    let seed = if args.catalog.exists() {
-        types::load_dir(&args.catalog).map_err(anyhow::Error::msg)?
-    } else {
-        Vec::new()
-    };
-    let store =
-        Arc::new(SledStore::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?);
-    let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
     let state = AppState {
-        registry: Arc::new(registry),
+        registry: Arc::new(repo.registry),
         directory: DirectoryHandle::new(directory),
+        renderer: repo.renderer,
     };
     let limits = Limits {
         max_request_bytes: args.max_request_bytes,
@@ -108,7 +87,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-        tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), data_dir = %args.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
+        tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), data_dir = %args.repository.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
         spawn_reload_on_sighup(state.directory.clone(), args.departments.clone());
         server::run(listener, state, limits, tls, shutdown_signal()).await?;
         tracing::info!("stopped; store flushed");

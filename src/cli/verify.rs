@@ -1,4 +1,4 @@
-//! `elicence verify` and `elicence keys-export`: offline verification of a QR payload, a
+//! `elicence verify` and `elicence keys export`: offline verification of a QR payload, a
 //! rendered PDF (its embedded payload) or an exported signed record, against a key list
 //! file — no service contacted. The key list is itself signed by the active key.
 
@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::{Clock, SystemClock};
 use crate::licence::qr::QrPayload;
 use crate::licence::signing::{self, PublicKeyInfo};
 use crate::licence::Licence;
@@ -67,7 +68,10 @@ pub fn export(args: KeysExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_key_list(path: &PathBuf) -> anyhow::Result<Vec<PublicKeyInfo>> {
+/// Reads a key list and checks its signature; with `trusted` key ids (obtained out of
+/// band, e.g. from the bureau's website), its signer must be one of them — a list that
+/// only signs itself proves nothing about who made it.
+fn load_key_list(path: &PathBuf, trusted: &[String]) -> anyhow::Result<Vec<PublicKeyInfo>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: KeyListFile = serde_json::from_str(&text).context("key list file")?;
     let mut keys = Vec::new();
@@ -88,6 +92,13 @@ fn load_key_list(path: &PathBuf) -> anyhow::Result<Vec<PublicKeyInfo>> {
             active: k.active,
         });
     }
+    if !trusted.is_empty() && !trusted.contains(&file.signed_by) {
+        bail!(
+            "key list is signed by {}, which is not a trusted key id ({})",
+            file.signed_by,
+            trusted.join(", ")
+        );
+    }
     let signer = keys
         .iter()
         .find(|k| k.key_id == file.signed_by)
@@ -100,9 +111,16 @@ fn load_key_list(path: &PathBuf) -> anyhow::Result<Vec<PublicKeyInfo>> {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Exported key list (`elicence keys-export`).
+    /// Exported key list (`elicence keys export`).
     #[arg(long)]
     pub keys_file: PathBuf,
+    /// Key id the key list must be signed by (repeatable); without it the list's own
+    /// signature is checked and its signer named, but not pinned.
+    #[arg(long)]
+    pub trusted_key_id: Vec<String>,
+    /// Judge validity as of this day (`YYYY-MM-DD`); default today (China time).
+    #[arg(long)]
+    pub at: Option<String>,
     /// A QR payload string (`ELC1:…`).
     #[arg(long, conflicts_with_all = ["pdf", "record"])]
     pub payload: Option<String>,
@@ -119,11 +137,19 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let keys = load_key_list(&args.keys_file)?;
+    let keys = load_key_list(&args.keys_file, &args.trusted_key_id)?;
+    if args.trusted_key_id.is_empty() {
+        eprintln!("note: the key list's signer is not pinned; pass --trusted-key-id with the published key id");
+    }
     let outcome = check(&args, &keys);
     match outcome {
-        Ok(what) => {
+        Ok((what, expired)) => {
             println!("GENUINE: {what}");
+            if let Some(why) = expired {
+                // Genuine, but no longer usable: a different answer from "forged".
+                println!("EXPIRED: {why}");
+                return Ok(ExitCode::from(3));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(reason) => {
@@ -133,19 +159,64 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn check(args: &VerifyArgs, keys: &[PublicKeyInfo]) -> Result<String, String> {
+/// What a genuine document says, and why it is no longer usable if its validity or
+/// (for a copy) its period of use ended before today.
+fn check(args: &VerifyArgs, keys: &[PublicKeyInfo]) -> Result<(String, Option<String>), String> {
     let payload_text = match (&args.payload, &args.pdf, &args.record) {
         (Some(p), _, _) => p.trim().to_string(),
         (None, Some(pdf), _) => {
             let bytes = std::fs::read(pdf).map_err(|e| format!("{}: {e}", pdf.display()))?;
             crate::render::extract_qr_payload(&bytes).ok_or("the PDF carries no elicence QR payload")?
         }
-        (None, None, Some(record)) => return check_record(args, record, keys),
+        (None, None, Some(record)) => return check_record(args, record, keys).map(|w| (w, None)),
         _ => return Err("give --payload, --pdf or --record".into()),
     };
     let payload = QrPayload::decode(&payload_text).map_err(|e| format!("unreadable payload: {e}"))?;
     payload.verify(keys).map_err(|e| e.to_string())?;
-    Ok(format!("{payload:?}").chars().take(400).collect())
+    let today = match &args.at {
+        Some(day) => crate::licence::record::parse_date("--at", day)
+            .map(crate::licence::record::format_date)
+            .map_err(|e| e.to_string())?,
+        None => crate::licence::record::format_date(SystemClock.today()),
+    };
+    let expired = match &payload.copy {
+        Some(c) if c.copy_until < today => Some(format!("this copy (加注件) was usable until {}", c.copy_until)),
+        _ if !payload.valid_until.is_empty() && payload.valid_until < today => {
+            Some(format!("the licence was valid until {}", payload.valid_until))
+        }
+        _ => None,
+    };
+    Ok((describe(&payload), expired))
+}
+
+/// What a genuine payload vouches for, in one line.
+fn describe(p: &QrPayload) -> String {
+    let until = if p.valid_until.is_empty() {
+        "长期"
+    } else {
+        &p.valid_until
+    };
+    let mut s = format!(
+        "licence {} (type {}, number {}), holder {} {}, issuer {}, valid {} to {}, record sha256:{}, key {}",
+        p.identifier,
+        p.licence_type_code,
+        p.licence_number,
+        p.holder_name,
+        p.holder_code_masked,
+        p.issuer_name,
+        p.valid_from,
+        until,
+        p.digest_hex(),
+        p.key_id
+    );
+    if let Some(c) = &p.copy {
+        s.push_str(&format!(
+            "; COPY (加注件) for {} ({}) usable until {}",
+            c.copy_for, c.copy_purpose, c.copy_until
+        ));
+    }
+    s.push_str("; status (revoked, suspended) needs the online check");
+    s
 }
 
 fn check_record(args: &VerifyArgs, record: &PathBuf, keys: &[PublicKeyInfo]) -> Result<String, String> {

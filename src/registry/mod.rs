@@ -4,6 +4,7 @@
 
 mod audit;
 mod catalog_ops;
+mod documents;
 mod error;
 mod field_check;
 mod history;
@@ -12,9 +13,11 @@ mod lifecycle;
 mod migrate;
 mod query;
 mod read;
+mod templates;
 mod verified;
 
 pub use audit::{AccessRecord, AuditPage, AuditQuery};
+pub use documents::{CopyOrder, DocumentOrder, RenderedDocument, MAX_COPY_DAYS};
 pub use error::RegistryError;
 pub use field_check::{FieldCheck, FieldMatch};
 pub use issue::IssueResult;
@@ -23,6 +26,7 @@ pub use lifecycle::{Amendment, Reissue, Reissued, StatusChange, StatusChanged};
 pub use migrate::{migration_actor, RegistrySink};
 pub use query::{Query, QueryPage, Selector};
 pub use read::{LicenceView, Verification};
+pub use templates::{Layout, BUILT_IN, MAX_TEMPLATE_BYTES};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -59,6 +63,8 @@ pub struct Registry {
     types: RwLock<HashMap<String, LicenceType>>,
     verified: verified::VerifiedSet,
     audit: Mutex<audit::AuditHead>,
+    /// Current version of every licence template, parsed.
+    layouts: RwLock<HashMap<String, Arc<Layout>>>,
 }
 
 impl Registry {
@@ -79,7 +85,9 @@ impl Registry {
         }
         let types = types.into_iter().map(|t| (t.code.clone(), t)).collect();
         let audit = audit::AuditHead::load(store.as_ref())?;
+        let layouts = RwLock::new(templates::load_current(store.as_ref())?);
         Ok(Registry {
+            layouts,
             audit,
             store,
             keys,

@@ -14,7 +14,7 @@ pub mod template;
 mod watermark;
 
 pub use document::{extract_qr_payload, pdf_keywords, Renderer, DEFAULT_FONT_PATH};
-pub use template::{load_dir, Template, TemplateError};
+pub use template::{load_dir, read_dir_texts, Template, TemplateError};
 pub use watermark::{CopyMark, STATEMENT_BAND_MM};
 
 /// Why a licence could not be rendered.

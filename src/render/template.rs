@@ -486,6 +486,49 @@ impl Template {
     pub fn page_size_mm(&self) -> (f32, f32) {
         self.page.size_mm()
     }
+
+    /// Every literal text the template prints itself (title, labels, texts, seal name,
+    /// QR caption), each with where it sits — for checking the font can draw it before
+    /// the template is accepted.
+    pub fn literal_texts(&self) -> Vec<(String, &str)> {
+        let mut v = Vec::new();
+        if let Some(t) = &self.title.text {
+            v.push(("title.text".to_string(), t.as_str()));
+        }
+        for (i, e) in self.elements.iter().enumerate() {
+            v.push((format!("{}.label", e.describe(i)), e.label.as_str()));
+            if let Some(t) = &e.text {
+                v.push((format!("{}.text", e.describe(i)), t.as_str()));
+            }
+        }
+        if let Some(n) = &self.seal.name {
+            v.push(("seal.name".to_string(), n.as_str()));
+        }
+        if let Some(c) = &self.qr.caption {
+            v.push(("qr.caption".to_string(), c.as_str()));
+        }
+        v
+    }
+
+    /// `A4 portrait`, `A3 landscape`, …
+    pub fn page_name(&self) -> String {
+        let orientation = match self.page.orientation {
+            Orientation::Portrait => "portrait",
+            Orientation::Landscape => "landscape",
+        };
+        format!("{:?} {orientation}", self.page.size)
+    }
+
+    /// Whether this layout may render licences of a type whose default layout is
+    /// `default_id`: the default itself, or a variant `<default_id>-portrait` /
+    /// `<default_id>-landscape`.
+    pub fn serves(&self, default_id: &str) -> bool {
+        self.id == default_id
+            || self
+                .id
+                .strip_prefix(default_id)
+                .is_some_and(|rest| rest == "-portrait" || rest == "-landscape")
+    }
 }
 
 fn colour(at: &str, s: &str) -> Result<[f32; 3], TemplateError> {
@@ -557,15 +600,8 @@ fn validate_element(e: &Element, at: &str, w: f32, h: f32) -> Result<(), Templat
 
 /// Loads and validates every `*.toml` in `dir`, sorted by file name; ids must be unique.
 pub fn load_dir(dir: &Path) -> Result<Vec<Template>, String> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
     let mut out: Vec<Template> = Vec::new();
-    for p in paths {
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    for (p, text) in read_dir_texts(dir)? {
         let t = Template::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?;
         if out.iter().any(|o| o.id == t.id) {
             return Err(format!("{}: duplicate template id {}", p.display(), t.id));
@@ -573,6 +609,23 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Template>, String> {
         out.push(t);
     }
     Ok(out)
+}
+
+/// The text of every `*.toml` in `dir`, sorted by file name.
+pub fn read_dir_texts(dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>, String> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Ok((p, text))
+        })
+        .collect()
 }
 
 #[cfg(test)]

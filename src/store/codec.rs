@@ -52,6 +52,25 @@ pub fn decode_record(v: &[u8]) -> Result<SignedRecord> {
     })
 }
 
+pub fn template_key(id: &str, version: u32) -> Vec<u8> {
+    let mut k = key(&[id.as_bytes(), b""]);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+pub fn template_version(k: &[u8]) -> Result<u32> {
+    let tail = k
+        .len()
+        .checked_sub(4)
+        .map(|n| &k[n..])
+        .ok_or_else(|| StoreError::Corrupt("short template key".into()))?;
+    Ok(u32::from_be_bytes(tail.try_into().expect("4 bytes")))
+}
+
+pub fn decode_template(v: &[u8]) -> Result<super::StoredTemplate> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("template: {e}")))
+}
+
 pub fn event_key(identifier: &str, seq: u32) -> Vec<u8> {
     let mut k = key(&[identifier.as_bytes(), b""]);
     k.extend_from_slice(&seq.to_be_bytes());

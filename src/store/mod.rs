@@ -53,6 +53,19 @@ pub struct NewRecord {
     pub import_key: Option<String>,
 }
 
+/// One stored version of a licence template: its TOML text exactly as put, and who put
+/// it when. Versions of an id count up from 1 and are never overwritten.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredTemplate {
+    pub id: String,
+    pub version: u32,
+    pub text: String,
+    /// Department id, or `built-in` for the templates seeded on first start.
+    pub put_by: String,
+    /// RFC 3339.
+    pub put_at: String,
+}
+
 /// An idempotency key: who asked and their request id.
 #[derive(Debug, Clone)]
 pub struct RequestKey {
@@ -196,6 +209,14 @@ pub trait Store: Send + Sync + 'static {
     fn put_type(&self, t: &LicenceType) -> Result<()>;
     fn get_type(&self, code: &str) -> Result<Option<LicenceType>>;
     fn list_types(&self) -> Result<Vec<LicenceType>>;
+
+    /// Stores `t` as the next version of template `t.id` (its `version` is ignored) and
+    /// returns that version. Like every write it is durable after [`Store::durable`].
+    fn put_template(&self, t: StoredTemplate) -> Result<u32>;
+    /// A version of a template; `None` asks for the latest.
+    fn get_template(&self, id: &str, version: Option<u32>) -> Result<Option<StoredTemplate>>;
+    /// The latest version of every template, ordered by id.
+    fn latest_templates(&self) -> Result<Vec<StoredTemplate>>;
 
     /// Resolves once everything written before the call is durable on disk. Concurrent
     /// callers share one flush.

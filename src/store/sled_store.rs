@@ -12,6 +12,7 @@
 //! - `import_keys`   source key of a migrated row → identifier
 //! - `catalog`       type code → licence type (JSON)
 //! - `audit`         seq(u64 BE) → signed access-audit entry
+//! - `templates`     template id · version(u32 BE) → stored template (JSON)
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use super::codec::{self, key};
 use super::group_commit::GroupCommit;
 use super::{
     BatchItem, BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedAuditEntry, SignedEvent, Store,
-    StoreError, WriteOutcome,
+    StoreError, StoredTemplate, WriteOutcome,
 };
 use crate::catalog::LicenceType;
 use crate::licence::SignedRecord;
@@ -36,6 +37,8 @@ const IDX_TYPE: usize = 4;
 const IDX_ISSUER: usize = 5;
 const REQUESTS: usize = 6;
 const IMPORT_KEYS: usize = 7;
+/// Opened on use: template writes are rare.
+const TEMPLATES: &str = "templates";
 const TREE_NAMES: [&str; 8] = [
     "records",
     "events",
@@ -408,6 +411,49 @@ impl Store for SledStore {
             .values()
             .map(|v| serde_json::from_slice(&v?).map_err(|e| StoreError::Corrupt(format!("catalog: {e}"))))
             .collect()
+    }
+
+    fn put_template(&self, t: StoredTemplate) -> Result<u32> {
+        let tree = self.db.open_tree(TEMPLATES)?;
+        loop {
+            let version = match tree.scan_prefix(key(&[t.id.as_bytes(), b""])).next_back() {
+                Some(kv) => codec::template_version(&kv?.0)? + 1,
+                None => 1,
+            };
+            let stored = StoredTemplate { version, ..t.clone() };
+            let value = serde_json::to_vec(&stored).expect("template serialises");
+            let k = codec::template_key(&t.id, version);
+            // A concurrent put of the same id took this version: take the next one.
+            if tree.compare_and_swap(k, None as Option<&[u8]>, Some(value))?.is_ok() {
+                return Ok(version);
+            }
+        }
+    }
+
+    fn get_template(&self, id: &str, version: Option<u32>) -> Result<Option<StoredTemplate>> {
+        let tree = self.db.open_tree(TEMPLATES)?;
+        let value = match version {
+            Some(v) => tree.get(codec::template_key(id, v))?,
+            None => tree
+                .scan_prefix(key(&[id.as_bytes(), b""]))
+                .next_back()
+                .transpose()?
+                .map(|(_, v)| v),
+        };
+        value.map(|v| codec::decode_template(&v)).transpose()
+    }
+
+    fn latest_templates(&self) -> Result<Vec<StoredTemplate>> {
+        let mut latest: Vec<StoredTemplate> = Vec::new();
+        // Keys sort by id, then version: the last entry of each id is its latest.
+        for kv in self.db.open_tree(TEMPLATES)?.iter() {
+            let t = codec::decode_template(&kv?.1)?;
+            match latest.last_mut() {
+                Some(prev) if prev.id == t.id => *prev = t,
+                _ => latest.push(t),
+            }
+        }
+        Ok(latest)
     }
 
     fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<()>> {

@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use elicence::api::pb::audit_service_client::AuditServiceClient;
 use elicence::api::pb::catalog_service_client::CatalogServiceClient;
+use elicence::api::pb::document_service_client::DocumentServiceClient;
 use elicence::api::pb::licence_service_client::LicenceServiceClient;
+use elicence::api::pb::template_service_client::TemplateServiceClient;
 use elicence::api::pb::verification_service_client::VerificationServiceClient;
 use elicence::api::pb::{self, Field, IssueLicenceRequest};
-use elicence::api::{AppState, DirectoryHandle};
-use elicence::catalog::{types, Directory};
+use elicence::catalog::Directory;
 use elicence::clock::{Clock, FixedClock};
-use elicence::registry::Registry;
 use elicence::server::{self, Limits};
-use elicence::store::SledStore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::metadata::MetadataValue;
@@ -53,7 +52,7 @@ pub async fn spawn_server() -> TestServer {
 }
 
 pub async fn spawn_server_at(data_dir: &Path, clock: Arc<FixedClock>) -> TestServer {
-    let directory = Directory::load(&Path::new(ROOT).join("keys-example/departments.toml")).unwrap();
+    let directory = elicence::testing::example_directory();
     spawn_server_with(data_dir, clock, directory, None).await
 }
 
@@ -69,14 +68,23 @@ pub async fn spawn_server_with(
     directory: Directory,
     tls: Option<TestTls>,
 ) -> TestServer {
-    let keys = elicence::keys::load(&Path::new(ROOT).join("keys-example"), false).unwrap();
-    let seed = types::load_dir(&Path::new(ROOT).join("templates/catalog")).unwrap();
-    let store = Arc::new(SledStore::open(data_dir).unwrap());
-    let registry = Registry::new(store, Arc::new(keys.ring), clock.clone() as Arc<dyn Clock>, seed).unwrap();
-    let state = AppState {
-        registry: Arc::new(registry),
-        directory: DirectoryHandle::new(directory),
-    };
+    let keys = Path::new(ROOT).join("keys-example");
+    spawn_server_full(data_dir, &keys, clock, directory, tls).await
+}
+
+/// A server on the key ring in `keys_dir` (e.g. after a rotation).
+pub async fn spawn_server_with_keys(data_dir: &Path, keys_dir: &Path, clock: Arc<FixedClock>) -> TestServer {
+    spawn_server_full(data_dir, keys_dir, clock, elicence::testing::example_directory(), None).await
+}
+
+async fn spawn_server_full(
+    data_dir: &Path,
+    keys_dir: &Path,
+    clock: Arc<FixedClock>,
+    directory: Directory,
+    tls: Option<TestTls>,
+) -> TestServer {
+    let state = elicence::testing::state_with_keys(data_dir, keys_dir, clock.clone() as Arc<dyn Clock>, directory);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -131,6 +139,14 @@ impl TestServer {
 
     pub fn audit(&self) -> AuditServiceClient<Channel> {
         AuditServiceClient::new(self.channel.clone())
+    }
+
+    pub fn documents(&self) -> DocumentServiceClient<Channel> {
+        DocumentServiceClient::new(self.channel.clone())
+    }
+
+    pub fn templates(&self) -> TemplateServiceClient<Channel> {
+        TemplateServiceClient::new(self.channel.clone())
     }
 
     /// Stops the server gracefully and waits until the store is closed.

@@ -4,7 +4,11 @@
 mod audit;
 mod common;
 mod core;
+mod documents;
 mod lifecycle;
 mod migration;
+mod offline;
+mod pdf;
 mod query;
+mod templates;
 mod tls;

@@ -1,0 +1,142 @@
+//! Licence templates in the store: validated before they are stored, versioned (a new
+//! version never rewrites an old one), the current version of each cached parsed.
+//!
+//! A template only decides how a licence looks; nothing signed depends on it, so a new
+//! version changes no identifier, digest or signature of any issued licence.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Registry, RegistryError, Result};
+use crate::catalog::{Department, Role};
+use crate::licence::record::rfc3339;
+use crate::licence::Invalid;
+use crate::render::font::CjkFont;
+use crate::render::Template;
+use crate::store::{Store, StoredTemplate};
+
+/// Largest template text accepted.
+pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
+
+/// Who stored the templates seeded on first start.
+pub const BUILT_IN: &str = "built-in";
+
+/// A stored template version with its parsed layout.
+#[derive(Debug)]
+pub struct Layout {
+    pub stored: StoredTemplate,
+    pub template: Template,
+}
+
+/// The current version of every template, parsed; loaded at start.
+pub(super) fn load_current(store: &dyn Store) -> Result<HashMap<String, Arc<Layout>>> {
+    let mut current = HashMap::new();
+    for stored in store.latest_templates()? {
+        match Template::parse(&stored.text) {
+            Ok(template) => {
+                current.insert(stored.id.clone(), Arc::new(Layout { stored, template }));
+            }
+            // Accepted when stored, refused by this build's rules: leave it out and say so
+            // rather than refuse to start; rendering with it answers NOT_FOUND.
+            Err(e) => {
+                tracing::error!(id = %stored.id, version = stored.version, error = %e, "stored template no longer valid")
+            }
+        }
+    }
+    Ok(current)
+}
+
+impl Registry {
+    /// On a store with no templates, stores `texts` (the built-in layouts) as version 1,
+    /// each validated as a department's would be. Returns how many were stored.
+    pub fn seed_templates(&self, texts: &[String], font: &CjkFont) -> Result<usize> {
+        if !self.store.latest_templates()?.is_empty() {
+            return Ok(0);
+        }
+        for text in texts {
+            let layout = self.validated_layout(text, BUILT_IN, font)?;
+            self.store.put_template(layout.stored.clone())?;
+        }
+        self.store.flush()?;
+        *self.layouts.write().expect("layouts lock") = load_current(self.store.as_ref())?;
+        Ok(texts.len())
+    }
+
+    /// Validates and stores a new version of a template (admin role). Durable before it
+    /// returns; nothing is stored when any check fails.
+    pub async fn put_template(&self, caller: &Department, text: &str, font: &CjkFont) -> Result<Arc<Layout>> {
+        if !caller.has_role(Role::Admin) {
+            return Err(RegistryError::PermissionDenied(format!(
+                "{} is not an administrator",
+                caller.name
+            )));
+        }
+        let mut layout = self.validated_layout(text, &caller.id, font)?;
+        layout.stored.version = self.store.put_template(layout.stored.clone())?;
+        self.durable().await?;
+        let layout = Arc::new(layout);
+        let mut layouts = self.layouts.write().expect("layouts lock");
+        // A concurrent put may have stored a later version already; keep the latest.
+        let newer = layouts
+            .get(&layout.stored.id)
+            .is_some_and(|l| l.stored.version > layout.stored.version);
+        if !newer {
+            layouts.insert(layout.stored.id.clone(), layout.clone());
+        }
+        Ok(layout)
+    }
+
+    /// A template version; `None` for the current one.
+    pub fn template(&self, id: &str, version: Option<u32>) -> Result<Arc<Layout>> {
+        let not_found = || RegistryError::NotFound(format!("template {id}"));
+        let current = self.layouts.read().expect("layouts lock").get(id).cloned();
+        match (version, current) {
+            (None, Some(l)) => Ok(l),
+            (Some(v), Some(l)) if l.stored.version == v => Ok(l),
+            (None, None) => Err(not_found()),
+            (Some(v), _) => {
+                let stored = self
+                    .store
+                    .get_template(id, Some(v))?
+                    .ok_or_else(|| RegistryError::NotFound(format!("template {id} version {v}")))?;
+                let template = Template::parse(&stored.text)
+                    .map_err(|e| RegistryError::FailedPrecondition(format!("template {id} version {v}: {e}")))?;
+                Ok(Arc::new(Layout { stored, template }))
+            }
+        }
+    }
+
+    /// The current version of every template, ordered by id.
+    pub fn templates(&self) -> Vec<Arc<Layout>> {
+        let mut v: Vec<_> = self.layouts.read().expect("layouts lock").values().cloned().collect();
+        v.sort_by(|a, b| a.stored.id.cmp(&b.stored.id));
+        v
+    }
+
+    /// Parses and checks a template: its own rules, every licence type it serves (each
+    /// `fields.X` must be a field of the type), and that the font draws every literal
+    /// text. Errors name the `toml` field, the element and the reason.
+    fn validated_layout(&self, text: &str, put_by: &str, font: &CjkFont) -> Result<Layout> {
+        if text.len() > MAX_TEMPLATE_BYTES {
+            return Err(Invalid::new("toml", format!("is {} bytes; at most {MAX_TEMPLATE_BYTES}", text.len())).into());
+        }
+        let invalid = |e: &dyn std::fmt::Display| Invalid::new("toml", e.to_string());
+        let template = Template::parse(text).map_err(|e| invalid(&e))?;
+        for t in self.list_types().iter().filter(|t| template.serves(&t.template_id)) {
+            template.validate_for_type(t).map_err(|e| invalid(&e))?;
+        }
+        for (at, literal) in template.literal_texts() {
+            font.check(&at, literal).map_err(|e| invalid(&e))?;
+        }
+        Ok(Layout {
+            stored: StoredTemplate {
+                id: template.id.clone(),
+                version: 0,
+                text: text.to_string(),
+                put_by: put_by.to_string(),
+                put_at: rfc3339(self.clock.now()),
+            },
+            template,
+        })
+    }
+}
