@@ -220,7 +220,7 @@ fn main() {
         }
     };
     // Keep draining the server's log so it never blocks on a full pipe.
-    std::thread::spawn(move || log.for_each(|l| drop(l)));
+    std::thread::spawn(move || log.for_each(drop));
 
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("soak: {secs} s, {concurrency} callers, server pid {pid} at {addr}, {cores} cores");
