@@ -45,41 +45,12 @@ fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
     r
 }
 
-/// A business licence; holders repeat every 100 licences so holder queries find pages.
+/// A business licence with a long 经营范围; every one has the same holder, so holder
+/// queries page through many results.
 fn licence(i: u64) -> pb::Licence {
-    pb::Licence {
-        licence_type_code: "11100000000013338W011".into(),
-        licence_number: format!("SOAK{i:010}"),
-        issuer_name: "荆门市市场监督管理局".into(),
-        issuer_code: "11420800MB1A234561".into(),
-        issuer_level: "地市级".into(),
-        issue_date: "2026-03-01".into(),
-        holder_name: "荆门市楚韵食品有限公司".into(),
-        holder_code: "91440300708461136T".into(),
-        holder_code_type: "001".into(),
-        valid_from: "2026-03-01".into(),
-        region_code: "420800".into(),
-        related_item: "企业设立登记".into(),
-        fields: vec![
-            pb::Field {
-                name: "类型".into(),
-                value: "有限责任公司".into(),
-            },
-            pb::Field {
-                name: "法定代表人".into(),
-                value: "王堃".into(),
-            },
-            pb::Field {
-                name: "注册资本".into(),
-                value: "伍佰万元整".into(),
-            },
-            pb::Field {
-                name: "经营范围".into(),
-                value: "食品销售；餐饮服务；农副产品收购；日用百货销售；".repeat(4),
-            },
-        ],
-        ..Default::default()
-    }
+    let mut l = elicence::testing::business_licence(format!("SOAK{i:010}"));
+    l.fields[3].value = "食品销售；餐饮服务；农副产品收购；日用百货销售；".repeat(4);
+    l
 }
 
 struct Counters {

@@ -56,3 +56,34 @@ pub fn state_with_keys(data_dir: &Path, keys_dir: &Path, clock: Arc<dyn Clock>, 
 pub fn example_directory() -> Directory {
     Directory::load(&Path::new(ROOT).join("keys-example/departments.toml")).expect("example departments")
 }
+
+/// A valid business licence (营业执照) issued by the example market regulator, as load
+/// generators send it.
+pub fn business_licence(number: String) -> crate::api::pb::Licence {
+    use crate::api::pb;
+    let field = |name: &str, value: &str| pb::Field {
+        name: name.into(),
+        value: value.into(),
+    };
+    pb::Licence {
+        licence_type_code: "11100000000013338W011".into(),
+        licence_number: number,
+        issuer_name: "荆门市市场监督管理局".into(),
+        issuer_code: "11420800MB1A234561".into(),
+        issuer_level: "地市级".into(),
+        issue_date: "2026-03-01".into(),
+        holder_name: "荆门市楚韵食品有限公司".into(),
+        holder_code: "91440300708461136T".into(),
+        holder_code_type: "001".into(),
+        valid_from: "2026-03-01".into(),
+        region_code: "420800".into(),
+        related_item: "企业设立登记".into(),
+        fields: vec![
+            field("类型", "有限责任公司"),
+            field("法定代表人", "王堃"),
+            field("注册资本", "伍佰万元整"),
+            field("经营范围", "食品销售；餐饮服务；农副产品收购；日用百货销售。"),
+        ],
+        ..Default::default()
+    }
+}

@@ -141,6 +141,16 @@ impl TestServer {
         AuditServiceClient::new(self.channel.clone())
     }
 
+    /// The published signing keys (`ListSigningKeys`), current and retired.
+    pub async fn signing_keys(&self) -> Vec<pb::SigningKey> {
+        self.verification()
+            .list_signing_keys(pb::ListSigningKeysRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .keys
+    }
+
     pub fn documents(&self) -> DocumentServiceClient<Channel> {
         DocumentServiceClient::new(self.channel.clone())
     }

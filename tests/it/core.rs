@@ -2,9 +2,7 @@
 //! reflection.
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use elicence::api::pb::{
-    GetLicenceRequest, IssueLicenceRequest, LicenceStatus, ListSigningKeysRequest, VerifyLicenceRequest,
-};
+use elicence::api::pb::{GetLicenceRequest, IssueLicenceRequest, LicenceStatus, VerifyLicenceRequest};
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
@@ -46,13 +44,7 @@ async fn issue_get_verify_and_check_signature_independently() {
     assert_eq!(Sha256::digest(&got.signed_record).to_vec(), issued.digest);
 
     // Verify with a standard Ed25519 library and nothing of ours but the published key.
-    let keys = server
-        .verification()
-        .list_signing_keys(ListSigningKeysRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .keys;
+    let keys = server.signing_keys().await;
     let key = keys
         .iter()
         .find(|k| k.key_id == got.key_id)

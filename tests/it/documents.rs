@@ -1,9 +1,7 @@
 //! DocumentService over gRPC: the licence PDF and the per-use copy (加注件), read back
 //! with poppler and a barcode scanner and verified offline with the published keys.
 
-use elicence::api::pb::{
-    ChangeStatusRequest, GetLicenceRequest, ListSigningKeysRequest, RenderLicenceCopyRequest, RenderLicencePdfRequest,
-};
+use elicence::api::pb::{ChangeStatusRequest, GetLicenceRequest, RenderLicenceCopyRequest, RenderLicencePdfRequest};
 use elicence::licence::qr::QrPayload;
 use elicence::licence::signing::PublicKeyInfo;
 use tonic::Code;
@@ -33,13 +31,7 @@ fn copy_request(identifier: &str, receiver: &str, until: &str) -> RenderLicenceC
 
 /// The published keys, as an offline verifier holds them.
 pub async fn published_keys(server: &TestServer) -> Vec<PublicKeyInfo> {
-    let keys = server
-        .verification()
-        .list_signing_keys(ListSigningKeysRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .keys;
+    let keys = server.signing_keys().await;
     keys.into_iter()
         .map(|k| PublicKeyInfo {
             key_id: k.key_id,

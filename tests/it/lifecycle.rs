@@ -4,8 +4,8 @@
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use elicence::api::pb::{
     licence_service_client::LicenceServiceClient, AmendLicenceRequest, ChangeStatusRequest, ChangeStatusResponse,
-    FieldList, GetLicenceHistoryRequest, GetLicenceRequest, LicenceChanges, LicenceStatus, ListSigningKeysRequest,
-    ReissueResponse, RenewLicenceRequest, VerifyLicenceRequest, VerifyLicenceResponse,
+    FieldList, GetLicenceHistoryRequest, GetLicenceRequest, LicenceChanges, LicenceStatus, ReissueResponse,
+    RenewLicenceRequest, VerifyLicenceRequest, VerifyLicenceResponse,
 };
 use elicence::licence::LicenceId;
 use sha2::{Digest, Sha256};
@@ -367,13 +367,7 @@ async fn history_lists_every_version_and_event_and_each_verifies() {
     assert_eq!(history.versions[1].events[0].reason, "名称变更");
 
     // Verify everything with a standard Ed25519 library and the published keys.
-    let keys = server
-        .verification()
-        .list_signing_keys(ListSigningKeysRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .keys;
+    let keys = server.signing_keys().await;
     let key = |id: &str| {
         let k = keys.iter().find(|k| k.key_id == id).expect("published key");
         VerifyingKey::from_bytes(&k.public_key.clone().try_into().unwrap()).unwrap()

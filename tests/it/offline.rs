@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use elicence::api::pb::{ListSigningKeysRequest, RenderLicencePdfRequest, VerifyLicenceRequest};
+use elicence::api::pb::{RenderLicencePdfRequest, VerifyLicenceRequest};
 use elicence::clock::FixedClock;
 use elicence::licence::qr::QrPayload;
 
@@ -191,13 +191,7 @@ async fn after_a_key_rotation_old_licences_still_verify_and_new_ones_use_the_new
     let o = elicence(&["keygen", "--out", s(&keys_dir)]);
     assert!(o.status.success());
     let server = spawn_server_with_keys(&data, &keys_dir, clock).await;
-    let published = server
-        .verification()
-        .list_signing_keys(ListSigningKeysRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .keys;
+    let published = server.signing_keys().await;
     assert_eq!(published.len(), 2);
     let retired = published
         .iter()
