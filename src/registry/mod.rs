@@ -4,6 +4,7 @@
 
 mod audit;
 mod catalog_ops;
+mod check;
 mod error;
 mod field_check;
 mod history;
@@ -15,6 +16,7 @@ mod read;
 mod verified;
 
 pub use audit::{AccessRecord, AuditPage, AuditQuery};
+pub use check::CheckReport;
 pub use error::RegistryError;
 pub use field_check::{FieldCheck, FieldMatch};
 pub use issue::IssueResult;

@@ -69,14 +69,51 @@ pub async fn spawn_server_with(
     directory: Directory,
     tls: Option<TestTls>,
 ) -> TestServer {
+    // Tests verify in bulk from one address; the per-client limit has its own test.
+    let limits = Limits {
+        verify_rate_per_client: 0,
+        ..Limits::default()
+    };
+    spawn_server_limited(data_dir, clock, directory, tls, limits).await
+}
+
+/// A server with the given limits over a temp directory.
+pub async fn spawn_server_with_limits(limits: Limits) -> TestServer {
+    let tmp = tempfile::tempdir().unwrap();
+    let directory = Directory::load(&Path::new(ROOT).join("keys-example/departments.toml")).unwrap();
+    let clock = Arc::new(FixedClock::new(default_now()));
+    let mut s = spawn_server_limited(&tmp.path().join("data"), clock, directory, None, limits).await;
+    s._tmp = Some(tmp);
+    s
+}
+
+async fn spawn_server_limited(
+    data_dir: &Path,
+    clock: Arc<FixedClock>,
+    directory: Directory,
+    tls: Option<TestTls>,
+    limits: Limits,
+) -> TestServer {
     let keys = elicence::keys::load(&Path::new(ROOT).join("keys-example"), false).unwrap();
     let seed = types::load_dir(&Path::new(ROOT).join("templates/catalog")).unwrap();
     let store = Arc::new(SledStore::open(data_dir).unwrap());
-    let registry = Registry::new(store, Arc::new(keys.ring), clock.clone() as Arc<dyn Clock>, seed).unwrap();
+    let registry = Registry::new(
+        store.clone(),
+        Arc::new(keys.ring),
+        clock.clone() as Arc<dyn Clock>,
+        seed,
+    )
+    .unwrap();
     let state = AppState {
         registry: Arc::new(registry),
         directory: DirectoryHandle::new(directory),
     };
+    // The operator's control socket, as `elicence serve` binds it (backup, check).
+    let control = elicence::control::ControlEndpoint::bind(data_dir, store, state.registry.clone()).unwrap();
+    let (control_stop, control_stopped) = oneshot::channel::<()>();
+    let control = tokio::spawn(control.run(async move {
+        let _ = control_stopped.await;
+    }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -85,11 +122,13 @@ pub async fn spawn_server_with(
         None => (None, None),
     };
     let handle = tokio::spawn(async move {
-        server::run(listener, state, Limits::default(), server_tls, async {
+        server::run(listener, state, limits, server_tls, async {
             let _ = rx.await;
         })
         .await
         .unwrap();
+        let _ = control_stop.send(());
+        control.await.unwrap();
     });
     let channel = match client_tls {
         None => Channel::from_shared(format!("http://{addr}"))

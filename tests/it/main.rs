@@ -2,9 +2,14 @@
 //! gRPC client. One binary; each module covers one area.
 
 mod audit;
+mod backup;
 mod common;
 mod core;
+mod crash;
 mod lifecycle;
+mod limits;
 mod migration;
 mod query;
+mod secrets;
 mod tls;
+mod workload;
