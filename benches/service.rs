@@ -99,6 +99,16 @@ where
     stats(all, start.elapsed())
 }
 
+/// The service's own speed: one client sends everything, so the per-client public rate
+/// limit is off, and every caller may be in flight.
+fn bench_limits(concurrency: usize) -> Limits {
+    Limits {
+        max_concurrent_requests: concurrency.max(1024),
+        verify_rate_per_client: 0,
+        ..Limits::default()
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would pass other flags.
     if std::env::args().any(|a| a == "--list") {
@@ -133,7 +143,7 @@ fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(server::run(listener, state, Limits::default(), None, async {
+        let server = tokio::spawn(server::run(listener, state, bench_limits(concurrency), None, async {
             let _ = stop_rx.await;
         }));
         let mut channels = Vec::new();

@@ -170,7 +170,15 @@ fn main() {
     let root = env!("CARGO_MANIFEST_DIR");
     let tmp = tempfile::tempdir().unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_elicence"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        // One client process sends everything: the per-client public rate limit is off.
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--verify-rate-per-client",
+            "0",
+            "--data-dir",
+        ])
         .arg(tmp.path().join("data"))
         .current_dir(root)
         .env("ELICENCE_LOG", "info")

@@ -19,6 +19,8 @@
 //! - [`render`]: licence templates → PDF with an embedded subset CJK font, the red seal
 //!   and a QR code carrying the signed payload.
 //! - [`server`]: builds the router and runs it on a bound listener until shutdown.
+//! - [`control`]: the operator's Unix socket in the data directory (backup and check of
+//!   a running server).
 //! - [`cli`]: the subcommands of the `elicence` binary.
 //! - [`testing`]: the development repository (example keys, built-in catalogue and
 //!   layouts) that tests and benchmarks start.
@@ -28,6 +30,8 @@ pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
+#[cfg(unix)]
+pub mod control;
 pub mod import;
 pub mod keys;
 pub mod licence;

@@ -17,7 +17,7 @@ use crate::api::pb::migration_service_server::MigrationServiceServer;
 use crate::api::pb::template_service_server::TemplateServiceServer;
 use crate::api::pb::verification_service_server::VerificationServiceServer;
 use crate::api::{
-    pb, AppState, AuditApi, CatalogApi, DocumentApi, LicenceApi, MigrationApi, TemplateApi, VerificationApi,
+    pb, AppState, AuditApi, CatalogApi, DocumentApi, LicenceApi, MigrationApi, ShedLayer, TemplateApi, VerificationApi,
 };
 use crate::store::StoreError;
 
@@ -40,6 +40,13 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Concurrent requests per connection.
     pub concurrency_per_connection: usize,
+    /// Requests in progress across all connections; beyond it, requests are refused at
+    /// once with RESOURCE_EXHAUSTED instead of queueing.
+    pub max_concurrent_requests: usize,
+    /// Public verification calls per second per client IP address (0: no limit).
+    pub verify_rate_per_client: u32,
+    /// Burst of public verification calls a client may make above the rate.
+    pub verify_burst_per_client: u32,
 }
 
 impl Default for Limits {
@@ -48,6 +55,9 @@ impl Default for Limits {
             max_request_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             concurrency_per_connection: 256,
+            max_concurrent_requests: 1024,
+            verify_rate_per_client: 50,
+            verify_burst_per_client: 100,
         }
     }
 }
@@ -92,11 +102,19 @@ pub async fn run(
     builder
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .layer(ShedLayer::new(limits.max_concurrent_requests))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(LicenceServiceServer::new(LicenceApi::new(state.clone())).max_decoding_message_size(max))
-        .add_service(VerificationServiceServer::new(VerificationApi::new(state.clone())).max_decoding_message_size(max))
+        .add_service(
+            VerificationServiceServer::new(VerificationApi::with_rate_limit(
+                state.clone(),
+                limits.verify_rate_per_client,
+                limits.verify_burst_per_client,
+            ))
+            .max_decoding_message_size(max),
+        )
         .add_service(CatalogServiceServer::new(CatalogApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(AuditServiceServer::new(AuditApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(MigrationServiceServer::new(MigrationApi::new(state.clone())).max_decoding_message_size(max))

@@ -26,16 +26,22 @@ pub fn renderer() -> Renderer {
 /// Opens (or creates) a store in `data_dir` seeded with the built-in catalogue and
 /// layouts, on the example keys, with `directory` as the departments.
 pub fn example_state(data_dir: &Path, clock: Arc<dyn Clock>, directory: Directory) -> AppState {
-    state_with_keys(data_dir, &Path::new(ROOT).join("keys-example"), clock, directory)
+    state_with_keys(data_dir, &Path::new(ROOT).join("keys-example"), clock, directory).0
 }
 
-/// Like [`example_state`], on the key ring in `keys_dir`.
-pub fn state_with_keys(data_dir: &Path, keys_dir: &Path, clock: Arc<dyn Clock>, directory: Directory) -> AppState {
+/// Like [`example_state`], on the key ring in `keys_dir`; also the store itself (for
+/// the control endpoint).
+pub fn state_with_keys(
+    data_dir: &Path,
+    keys_dir: &Path,
+    clock: Arc<dyn Clock>,
+    directory: Directory,
+) -> (AppState, Arc<SledStore>) {
     let root = Path::new(ROOT);
     let keys = crate::keys::load(keys_dir, false).expect("key ring");
     let seed = types::load_dir(&root.join("templates/catalog")).expect("built-in catalogue");
     let store = Arc::new(SledStore::open(data_dir).expect("open store"));
-    let registry = Registry::new(store, Arc::new(keys.ring), clock, seed).expect("registry");
+    let registry = Registry::new(store.clone(), Arc::new(keys.ring), clock, seed).expect("registry");
     let renderer = renderer();
     let layouts: Vec<String> = read_dir_texts(&root.join("templates/layouts"))
         .expect("built-in layouts")
@@ -45,11 +51,12 @@ pub fn state_with_keys(data_dir: &Path, keys_dir: &Path, clock: Arc<dyn Clock>, 
     registry
         .seed_templates(&layouts, renderer.font())
         .expect("seed layouts");
-    AppState {
+    let state = AppState {
         registry: Arc::new(registry),
         directory: DirectoryHandle::new(directory),
         renderer,
-    }
+    };
+    (state, store)
 }
 
 /// The example departments (`keys-example/departments.toml`).

@@ -1,6 +1,7 @@
 //! The gRPC services: authentication, request validation, proto ↔ domain conversion and
 //! the one error → status mapping. The only module that knows tonic or generated types.
 
+mod admission;
 mod audit;
 mod audit_api;
 mod auth;
@@ -16,6 +17,7 @@ mod query_api;
 mod template_api;
 mod verification_api;
 
+pub use admission::{RateLimiter, ShedLayer};
 pub use audit::code_name;
 pub use audit_api::AuditApi;
 pub use auth::DirectoryHandle;

@@ -1,6 +1,8 @@
 //! `elicence.v1.VerificationService`: public verification and the published keys.
 //! No token; personal data masked.
 
+use std::time::Instant;
+
 use tonic::{Request, Response, Status};
 
 use super::convert::{key_to_pb, licence_to_pb, status_to_pb};
@@ -8,16 +10,30 @@ use super::pb::verification_service_server::VerificationService;
 use super::pb::{
     LicenceStatus, ListSigningKeysRequest, ListSigningKeysResponse, VerifyLicenceRequest, VerifyLicenceResponse,
 };
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, RateLimiter};
 use crate::licence::{Invalid, LicenceId};
 
 pub struct VerificationApi {
     state: AppState,
+    limiter: RateLimiter,
 }
 
 impl VerificationApi {
+    /// Without a per-client rate limit.
     pub fn new(state: AppState) -> VerificationApi {
-        VerificationApi { state }
+        VerificationApi::with_rate_limit(state, 0, 1)
+    }
+
+    /// At most `rate` calls a second per client IP address, bursts up to `burst`.
+    pub fn with_rate_limit(state: AppState, rate: u32, burst: u32) -> VerificationApi {
+        VerificationApi {
+            state,
+            limiter: RateLimiter::new(rate, burst),
+        }
+    }
+
+    fn admit<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        self.limiter.admit(req.remote_addr().map(|a| a.ip()), Instant::now())
     }
 }
 
@@ -27,6 +43,7 @@ impl VerificationService for VerificationApi {
         &self,
         req: Request<VerifyLicenceRequest>,
     ) -> Result<Response<VerifyLicenceResponse>, Status> {
+        self.admit(&req)?;
         let VerifyLicenceRequest { identifier } = req.into_inner();
         let identifier = identifier.trim();
         identifier
@@ -48,8 +65,9 @@ impl VerificationService for VerificationApi {
 
     async fn list_signing_keys(
         &self,
-        _: Request<ListSigningKeysRequest>,
+        req: Request<ListSigningKeysRequest>,
     ) -> Result<Response<ListSigningKeysResponse>, Status> {
+        self.admit(&req)?;
         let keys = self
             .state
             .registry

@@ -1,6 +1,8 @@
 //! The `elicence` command line: one file per subcommand.
 
 mod audit;
+#[cfg(unix)]
+mod backup;
 mod gen_sample;
 mod import;
 mod keygen;
@@ -42,6 +44,15 @@ pub enum Command {
     GenSample(gen_sample::GenSampleArgs),
     /// Work with the access audit log (用证记录).
     Audit(audit::AuditArgs),
+    /// Write a point-in-time backup of a data directory (from the running server if any).
+    #[cfg(unix)]
+    Backup(backup::BackupArgs),
+    /// Rebuild a data directory from a backup, then verify every signature and chain.
+    #[cfg(unix)]
+    Restore(backup::RestoreArgs),
+    /// Check a store: every signature and chain verifies, every index agrees with the records.
+    #[cfg(unix)]
+    Check(backup::CheckArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,5 +80,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(args),
         Command::GenSample(args) => gen_sample::run(args),
         Command::Audit(args) => audit::run(args),
+        #[cfg(unix)]
+        Command::Backup(args) => backup::backup(args),
+        #[cfg(unix)]
+        Command::Restore(args) => backup::restore(args),
+        #[cfg(unix)]
+        Command::Check(args) => backup::check(args),
     }
 }

@@ -39,6 +39,8 @@ pub struct RepositoryArgs {
 /// An opened repository.
 pub struct Repository {
     pub registry: Registry,
+    /// The store itself, for the control endpoint (backup, check).
+    pub store: Arc<SledStore>,
     pub renderer: Renderer,
     /// The keys are the public development example.
     pub example_keys: bool,
@@ -61,7 +63,7 @@ impl RepositoryArgs {
                 self.data_dir.display()
             )
         })?);
-        let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
+        let registry = Registry::new(store.clone(), Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
         if registry.templates().is_empty() && self.layouts.exists() {
             let texts: Vec<String> = read_dir_texts(&self.layouts)
                 .map_err(anyhow::Error::msg)?
@@ -75,6 +77,7 @@ impl RepositoryArgs {
         }
         Ok(Repository {
             registry,
+            store,
             renderer,
             example_keys: keys.example,
         })

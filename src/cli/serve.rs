@@ -31,6 +31,15 @@ pub struct ServeArgs {
     /// Per-request deadline, in seconds.
     #[arg(long, env = "ELICENCE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// Requests in progress across all clients; more are refused (RESOURCE_EXHAUSTED).
+    #[arg(long, env = "ELICENCE_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
+    /// Public verification calls per second per client IP address (0: unlimited).
+    #[arg(long, env = "ELICENCE_VERIFY_RATE_PER_CLIENT", default_value_t = 50)]
+    pub verify_rate_per_client: u32,
+    /// Burst of public verification calls per client IP address above the rate.
+    #[arg(long, env = "ELICENCE_VERIFY_BURST_PER_CLIENT", default_value_t = 100)]
+    pub verify_burst_per_client: u32,
     /// Serve TLS with this certificate chain (PEM); needs `--tls-key`.
     #[arg(long, env = "ELICENCE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -71,6 +80,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let directory = Directory::load(&args.departments)
         .map_err(anyhow::Error::msg)
         .context("loading departments")?;
+    let repo_store = repo.store.clone();
     let state = AppState {
         registry: Arc::new(repo.registry),
         directory: DirectoryHandle::new(directory),
@@ -79,6 +89,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let limits = Limits {
         max_request_bytes: args.max_request_bytes,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
+        max_concurrent_requests: args.max_concurrent_requests,
+        verify_rate_per_client: args.verify_rate_per_client,
+        verify_burst_per_client: args.verify_burst_per_client,
         ..Limits::default()
     };
 
@@ -89,7 +102,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), data_dir = %args.repository.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
         spawn_reload_on_sighup(state.directory.clone(), args.departments.clone());
+        // Backups and checks of the running server go through this socket.
+        #[cfg(unix)]
+        let control = {
+            let data_dir = &args.repository.data_dir;
+            let endpoint = crate::control::ControlEndpoint::bind(data_dir, repo_store, state.registry.clone())
+                .with_context(|| format!("binding the control socket in {}", data_dir.display()))?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            (tokio::spawn(endpoint.run(async move { let _ = stopped.await; })), stop)
+        };
         server::run(listener, state, limits, tls, shutdown_signal()).await?;
+        #[cfg(unix)]
+        {
+            let _ = control.1.send(());
+            let _ = control.0.await;
+        }
         tracing::info!("stopped; store flushed");
         Ok::<_, anyhow::Error>(())
     })?;

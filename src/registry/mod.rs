@@ -4,6 +4,7 @@
 
 mod audit;
 mod catalog_ops;
+mod check;
 mod documents;
 mod error;
 mod field_check;
@@ -17,6 +18,7 @@ mod templates;
 mod verified;
 
 pub use audit::{AccessRecord, AuditPage, AuditQuery};
+pub use check::CheckReport;
 pub use documents::{CopyOrder, DocumentOrder, RenderedDocument, MAX_COPY_DAYS};
 pub use error::RegistryError;
 pub use field_check::{FieldCheck, FieldMatch};

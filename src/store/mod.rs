@@ -5,10 +5,14 @@
 //! protocol engine for a province-scale deployment) can replace sled without anything
 //! outside this module changing.
 
+mod backup;
 mod codec;
 mod group_commit;
+mod inspect;
 mod sled_store;
+mod snapshot;
 
+pub use backup::{check_backup, BackupError, BackupHeader, BackupSummary};
 pub use group_commit::GroupCommit;
 pub use sled_store::SledStore;
 
@@ -127,6 +131,26 @@ pub enum IndexQuery {
     },
 }
 
+/// Every secondary-index entry and stored pointer, decoded, for consistency checks.
+/// Triples are the key's parts in index order, the identifier last.
+#[derive(Debug, Clone, Default)]
+pub struct IndexEntries {
+    /// type, number → identifier of the current version.
+    pub number: Vec<(String, String, String)>,
+    /// holder code type, holder code, identifier.
+    pub holder: Vec<(String, String, String)>,
+    /// type, issue date, identifier.
+    pub by_type: Vec<(String, String, String)>,
+    /// issuer code, issue date, identifier.
+    pub by_issuer: Vec<(String, String, String)>,
+    /// Identifier and seq of every stored event.
+    pub events: Vec<(String, u32)>,
+    /// Identifiers that idempotency keys point to.
+    pub requests: Vec<String>,
+    /// Identifiers that import keys point to.
+    pub import_keys: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("licence number {number} is already used for type {type_code} (by {identifier})")]
@@ -223,4 +247,7 @@ pub trait Store: Send + Sync + 'static {
     fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<()>>;
     /// Flushes synchronously (shutdown, CLI).
     fn flush(&self) -> Result<()>;
+
+    /// Every index entry and pointer, decoded (consistency checks; reads everything).
+    fn index_entries(&self) -> Result<IndexEntries>;
 }

@@ -22,6 +22,7 @@ use sled::{Db, Transactional, Tree};
 
 use super::codec::{self, key};
 use super::group_commit::GroupCommit;
+use super::snapshot::{WriteGate, WriteTicket};
 use super::{
     BatchItem, BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedAuditEntry, SignedEvent, Store,
     StoreError, StoredTemplate, WriteOutcome,
@@ -29,17 +30,17 @@ use super::{
 use crate::catalog::LicenceType;
 use crate::licence::SignedRecord;
 
-const RECORDS: usize = 0;
-const EVENTS: usize = 1;
-const IDX_NUMBER: usize = 2;
-const IDX_HOLDER: usize = 3;
-const IDX_TYPE: usize = 4;
-const IDX_ISSUER: usize = 5;
-const REQUESTS: usize = 6;
-const IMPORT_KEYS: usize = 7;
+pub(super) const RECORDS: usize = 0;
+pub(super) const EVENTS: usize = 1;
+pub(super) const IDX_NUMBER: usize = 2;
+pub(super) const IDX_HOLDER: usize = 3;
+pub(super) const IDX_TYPE: usize = 4;
+pub(super) const IDX_ISSUER: usize = 5;
+pub(super) const REQUESTS: usize = 6;
+pub(super) const IMPORT_KEYS: usize = 7;
 /// Opened on use: template writes are rare.
-const TEMPLATES: &str = "templates";
-const TREE_NAMES: [&str; 8] = [
+pub(super) const TEMPLATES: &str = "templates";
+pub(super) const TREE_NAMES: [&str; 8] = [
     "records",
     "events",
     "idx_number",
@@ -49,13 +50,41 @@ const TREE_NAMES: [&str; 8] = [
     "requests",
     "import_keys",
 ];
+/// Ids of the two trees written outside transactions, after those of `TREE_NAMES`.
+pub(super) const CATALOG: usize = TREE_NAMES.len();
+pub(super) const AUDIT: usize = TREE_NAMES.len() + 1;
 
 pub struct SledStore {
-    db: Db,
-    trees: Vec<Tree>,
-    catalog: Tree,
-    audit: Tree,
+    pub(super) db: Db,
+    pub(super) trees: Vec<Tree>,
+    pub(super) catalog: Tree,
+    pub(super) audit: Tree,
     commit: GroupCommit,
+    /// Writes pass it; a backup cuts through it (see `snapshot`).
+    pub(super) gate: WriteGate,
+}
+
+/// A write's view of the gate: notes each key for an open snapshot, then writes it.
+struct Writer<'a> {
+    raw: &'a [Tree],
+    ticket: &'a WriteTicket<'a>,
+}
+
+impl Writer<'_> {
+    fn insert(
+        &self,
+        t: &[TransactionalTree],
+        tree: usize,
+        k: impl AsRef<[u8]>,
+        v: impl Into<sled::IVec>,
+    ) -> TxResult<()> {
+        let k = k.as_ref();
+        self.ticket
+            .note(tree, &self.raw[tree], k)
+            .map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
+        t[tree].insert(k, v)?;
+        Ok(())
+    }
 }
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
@@ -99,6 +128,7 @@ impl SledStore {
             catalog,
             audit,
             commit,
+            gate: WriteGate::new(TREE_NAMES.len() + 2),
         })
     }
 
@@ -107,27 +137,49 @@ impl SledStore {
         &self.db
     }
 
-    fn put_record(t: &[TransactionalTree], new: &NewRecord) -> TxResult<()> {
+    fn put_record(t: &[TransactionalTree], w: &Writer, new: &NewRecord) -> TxResult<()> {
         let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
-        t[RECORDS].insert(new.identifier.as_bytes(), codec::encode_record(&new.record))?;
+        w.insert(t, RECORDS, new.identifier.as_bytes(), codec::encode_record(&new.record))?;
         if let Some(e) = &new.first_event {
-            t[EVENTS].insert(
+            w.insert(
+                t,
+                EVENTS,
                 codec::event_key(&new.identifier, e.seq),
                 codec::encode_signed(&e.key_id, &e.signature, &e.bytes),
             )?;
         }
         if let Some(k) = &new.import_key {
-            t[IMPORT_KEYS].insert(k.as_bytes(), new.identifier.as_bytes())?;
+            w.insert(t, IMPORT_KEYS, k.as_bytes(), new.identifier.as_bytes())?;
         }
-        t[IDX_NUMBER].insert(number_key, new.identifier.as_bytes())?;
+        w.insert(t, IDX_NUMBER, number_key, new.identifier.as_bytes())?;
         let id = new.identifier.as_bytes();
-        t[IDX_HOLDER].insert(
+        let empty: &[u8] = &[];
+        w.insert(
+            t,
+            IDX_HOLDER,
             key(&[new.holder_code_type.as_bytes(), new.holder_code.as_bytes(), id]),
-            &[],
+            empty,
         )?;
-        t[IDX_TYPE].insert(key(&[new.type_code.as_bytes(), new.issue_date.as_bytes(), id]), &[])?;
-        t[IDX_ISSUER].insert(key(&[new.issuer_code.as_bytes(), new.issue_date.as_bytes(), id]), &[])?;
+        w.insert(
+            t,
+            IDX_TYPE,
+            key(&[new.type_code.as_bytes(), new.issue_date.as_bytes(), id]),
+            empty,
+        )?;
+        w.insert(
+            t,
+            IDX_ISSUER,
+            key(&[new.issuer_code.as_bytes(), new.issue_date.as_bytes(), id]),
+            empty,
+        )?;
         Ok(())
+    }
+
+    fn writer<'a>(&'a self, ticket: &'a WriteTicket<'a>) -> Writer<'a> {
+        Writer {
+            raw: &self.trees,
+            ticket,
+        }
     }
 
     fn request_key(r: &RequestKey) -> Vec<u8> {
@@ -144,9 +196,14 @@ impl SledStore {
         Ok(None)
     }
 
-    fn record_request(t: &[TransactionalTree], request: &Option<RequestKey>, identifier: &str) -> TxResult<()> {
+    fn record_request(
+        t: &[TransactionalTree],
+        w: &Writer,
+        request: &Option<RequestKey>,
+        identifier: &str,
+    ) -> TxResult<()> {
         if let Some(r) = request {
-            t[REQUESTS].insert(Self::request_key(r), identifier.as_bytes())?;
+            w.insert(t, REQUESTS, Self::request_key(r), identifier.as_bytes())?;
         }
         Ok(())
     }
@@ -162,7 +219,7 @@ impl SledStore {
         }
     }
 
-    fn append_in_tx(t: &[TransactionalTree], identifier: &str, event: &SignedEvent) -> TxResult<()> {
+    fn append_in_tx(t: &[TransactionalTree], w: &Writer, identifier: &str, event: &SignedEvent) -> TxResult<()> {
         // The chain must continue from the last stored event; a first event (seq 0) is
         // only appended to a stored record (migrated records start without events).
         let links = match event.seq {
@@ -176,7 +233,12 @@ impl SledStore {
         if t[EVENTS].get(&k)?.is_some() {
             return abort(StoreError::Conflict(identifier.to_string()));
         }
-        t[EVENTS].insert(k, codec::encode_signed(&event.key_id, &event.signature, &event.bytes))?;
+        w.insert(
+            t,
+            EVENTS,
+            k,
+            codec::encode_signed(&event.key_id, &event.signature, &event.bytes),
+        )?;
         Ok(())
     }
 }
@@ -193,6 +255,8 @@ impl Store for SledStore {
     }
 
     fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Result<WriteOutcome> {
+        let ticket = self.gate.enter();
+        let w = self.writer(&ticket);
         let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
         self.trees[..]
             .transaction(|t| {
@@ -206,8 +270,8 @@ impl Store for SledStore {
                         identifier: String::from_utf8_lossy(&existing).into_owned(),
                     });
                 }
-                Self::put_record(t, &new)?;
-                Self::record_request(t, &request, &new.identifier)?;
+                Self::put_record(t, &w, &new)?;
+                Self::record_request(t, &w, &request, &new.identifier)?;
                 Ok(WriteOutcome::Written)
             })
             .map_err(tx_err)
@@ -220,6 +284,8 @@ impl Store for SledStore {
         new: NewRecord,
         request: Option<RequestKey>,
     ) -> Result<WriteOutcome> {
+        let ticket = self.gate.enter();
+        let w = self.writer(&ticket);
         let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
         self.trees[..]
             .transaction(|t| {
@@ -234,28 +300,32 @@ impl Store for SledStore {
                 if t[RECORDS].get(new.identifier.as_bytes())?.is_some() {
                     return abort(StoreError::Conflict(new.identifier.clone()));
                 }
-                Self::append_in_tx(t, old, &supersede)?;
-                Self::put_record(t, &new)?;
-                Self::record_request(t, &request, &new.identifier)?;
+                Self::append_in_tx(t, &w, old, &supersede)?;
+                Self::put_record(t, &w, &new)?;
+                Self::record_request(t, &w, &request, &new.identifier)?;
                 Ok(WriteOutcome::Written)
             })
             .map_err(tx_err)
     }
 
     fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Result<WriteOutcome> {
+        let ticket = self.gate.enter();
+        let w = self.writer(&ticket);
         self.trees[..]
             .transaction(|t| {
                 if let Some(id) = Self::check_request(t, &request)? {
                     return Ok(WriteOutcome::Replayed(id));
                 }
-                Self::append_in_tx(t, identifier, &event)?;
-                Self::record_request(t, &request, identifier)?;
+                Self::append_in_tx(t, &w, identifier, &event)?;
+                Self::record_request(t, &w, &request, identifier)?;
                 Ok(WriteOutcome::Written)
             })
             .map_err(tx_err)
     }
 
     fn insert_batch(&self, batch: Vec<NewRecord>) -> Result<BatchOutcome> {
+        let ticket = self.gate.enter();
+        let w = self.writer(&ticket);
         let number_keys: Vec<Vec<u8>> = batch
             .iter()
             .map(|n| key(&[n.type_code.as_bytes(), n.licence_number.as_bytes()]))
@@ -279,7 +349,7 @@ impl Store for SledStore {
                         items.push(BatchItem::IdentifierTaken);
                         continue;
                     }
-                    Self::put_record(t, new)?;
+                    Self::put_record(t, &w, new)?;
                     items.push(BatchItem::Written);
                 }
                 Ok(BatchOutcome { items })
@@ -372,6 +442,8 @@ impl Store for SledStore {
 
     fn append_audit(&self, entry: SignedAuditEntry) -> Result<()> {
         let value = codec::encode_signed(&entry.key_id, &entry.signature, &entry.bytes);
+        let ticket = self.gate.enter();
+        ticket.note(AUDIT, &self.audit, &entry.seq.to_be_bytes())?;
         self.audit
             .compare_and_swap(entry.seq.to_be_bytes(), None as Option<&[u8]>, Some(value))?
             .map_err(|_| StoreError::Conflict(format!("audit entry {}", entry.seq)))
@@ -394,6 +466,8 @@ impl Store for SledStore {
 
     fn put_type(&self, t: &LicenceType) -> Result<()> {
         let json = serde_json::to_vec(t).expect("licence type serialises");
+        let ticket = self.gate.enter();
+        ticket.note(CATALOG, &self.catalog, t.code.as_bytes())?;
         self.catalog.insert(t.code.as_bytes(), json)?;
         Ok(())
     }
@@ -463,6 +537,10 @@ impl Store for SledStore {
     fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn index_entries(&self) -> Result<super::IndexEntries> {
+        self.decode_indexes()
     }
 }
 

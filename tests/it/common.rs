@@ -68,13 +68,30 @@ pub async fn spawn_server_with(
     directory: Directory,
     tls: Option<TestTls>,
 ) -> TestServer {
+    // Tests verify in bulk from one address; the per-client limit has its own test.
+    let limits = Limits {
+        verify_rate_per_client: 0,
+        ..Limits::default()
+    };
     let keys = Path::new(ROOT).join("keys-example");
-    spawn_server_full(data_dir, &keys, clock, directory, tls).await
+    spawn_server_full(data_dir, &keys, clock, directory, tls, limits).await
+}
+
+/// A server with the given limits over a temp directory.
+pub async fn spawn_server_with_limits(limits: Limits) -> TestServer {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = Path::new(ROOT).join("keys-example");
+    let clock = Arc::new(FixedClock::new(default_now()));
+    let directory = elicence::testing::example_directory();
+    let mut s = spawn_server_full(&tmp.path().join("data"), &keys, clock, directory, None, limits).await;
+    s._tmp = Some(tmp);
+    s
 }
 
 /// A server on the key ring in `keys_dir` (e.g. after a rotation).
 pub async fn spawn_server_with_keys(data_dir: &Path, keys_dir: &Path, clock: Arc<FixedClock>) -> TestServer {
-    spawn_server_full(data_dir, keys_dir, clock, elicence::testing::example_directory(), None).await
+    let directory = elicence::testing::example_directory();
+    spawn_server_full(data_dir, keys_dir, clock, directory, None, Limits::default()).await
 }
 
 async fn spawn_server_full(
@@ -83,8 +100,16 @@ async fn spawn_server_full(
     clock: Arc<FixedClock>,
     directory: Directory,
     tls: Option<TestTls>,
+    limits: Limits,
 ) -> TestServer {
-    let state = elicence::testing::state_with_keys(data_dir, keys_dir, clock.clone() as Arc<dyn Clock>, directory);
+    let (state, store) =
+        elicence::testing::state_with_keys(data_dir, keys_dir, clock.clone() as Arc<dyn Clock>, directory);
+    // The operator's control socket, as `elicence serve` binds it (backup, check).
+    let control = elicence::control::ControlEndpoint::bind(data_dir, store, state.registry.clone()).unwrap();
+    let (control_stop, control_stopped) = oneshot::channel::<()>();
+    let control = tokio::spawn(control.run(async move {
+        let _ = control_stopped.await;
+    }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -93,11 +118,13 @@ async fn spawn_server_full(
         None => (None, None),
     };
     let handle = tokio::spawn(async move {
-        server::run(listener, state, Limits::default(), server_tls, async {
+        server::run(listener, state, limits, server_tls, async {
             let _ = rx.await;
         })
         .await
         .unwrap();
+        let _ = control_stop.send(());
+        control.await.unwrap();
     });
     let channel = match client_tls {
         None => Channel::from_shared(format!("http://{addr}"))

@@ -2,13 +2,18 @@
 //! gRPC client. One binary; each module covers one area.
 
 mod audit;
+mod backup;
 mod common;
 mod core;
+mod crash;
 mod documents;
 mod lifecycle;
+mod limits;
 mod migration;
 mod offline;
 mod pdf;
 mod query;
+mod secrets;
 mod templates;
 mod tls;
+mod workload;

@@ -1,0 +1,216 @@
+//! `elicence backup`, `restore` and `check`: a point-in-time backup taken from the running
+//! server (over its control socket) or, when none runs, from the store directly; a
+//! restore into a new directory that then verifies everything; the consistency check.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use crate::clock::{Clock, SystemClock};
+use crate::control;
+use crate::licence::record::rfc3339;
+use crate::registry::Registry;
+use crate::store::{check_backup, SledStore};
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Data directory of the store (of a running server or a stopped one).
+    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
+    pub data_dir: PathBuf,
+    /// Backup file to write (mode 0600; refused if it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Backup file written by `elicence backup`.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// New data directory (must not exist or be empty).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Directory holding `keyring.toml`, to verify signatures.
+    #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
+    pub keys: PathBuf,
+    #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
+    pub allow_insecure_key_permissions: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Data directory of the store (of a running server or a stopped one).
+    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
+    pub data_dir: PathBuf,
+    /// Directory holding `keyring.toml` (used when no server runs on the directory).
+    #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
+    pub keys: PathBuf,
+    #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
+    pub allow_insecure_key_permissions: bool,
+}
+
+pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let partial = {
+        let mut p = args.out.clone().into_os_string();
+        p.push(".partial");
+        PathBuf::from(p)
+    };
+    if args.out.exists() {
+        bail!("{} exists; choose a new file", args.out.display());
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let result = write_backup(&args.data_dir, file);
+    let summary = result.and_then(|from| {
+        // Read back what reached the disk: a stream cut short by the server is refused here.
+        let s = check_backup(std::fs::File::open(&partial)?).context("the backup written does not check")?;
+        Ok((from, s))
+    });
+    let (from, summary) = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, &args.out)?;
+    let bytes = std::fs::metadata(&args.out)?.len();
+    eprintln!(
+        "backup of {} ({from}) written to {}: {} entries ({} licences, {} events, {} audit entries), {bytes} bytes in {:.2} s, sha256 {}",
+        args.data_dir.display(),
+        args.out.display(),
+        summary.entries,
+        summary.count("records"),
+        summary.count("events"),
+        summary.count("audit"),
+        started.elapsed().as_secs_f64(),
+        summary.sha256
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Streams the backup into `file`, from the server if one runs. Returns where it came from.
+fn write_backup(data_dir: &Path, file: std::fs::File) -> anyhow::Result<&'static str> {
+    let mut out = std::io::BufWriter::new(file);
+    match control::connect(data_dir)? {
+        Some(mut stream) => {
+            stream.write_all(b"backup\n")?;
+            let mut reader = BufReader::new(stream);
+            expect_ok(&mut reader)?;
+            std::io::copy(&mut reader, &mut out).context("receiving the backup")?;
+            out.into_inner()?.sync_all()?;
+            Ok("the running server")
+        }
+        None => {
+            let store = open_stopped(data_dir)?;
+            store.write_backup(&mut out, &rfc3339(SystemClock.now()))?;
+            out.into_inner()?.sync_all()?;
+            Ok("the stopped store")
+        }
+    }
+}
+
+fn expect_ok(reader: &mut impl BufRead) -> anyhow::Result<()> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    match line.trim_end() {
+        "ok" => Ok(()),
+        other => bail!("the server refused: {other}"),
+    }
+}
+
+fn open_stopped(data_dir: &Path) -> anyhow::Result<SledStore> {
+    if !data_dir.exists() {
+        bail!("{} does not exist", data_dir.display());
+    }
+    SledStore::open(data_dir).with_context(|| {
+        format!(
+            "opening {} (no server answered on {}; is another process holding the store?)",
+            data_dir.display(),
+            control::socket_path(data_dir).display()
+        )
+    })
+}
+
+fn registry(store: SledStore, keys: &Path, allow_insecure: bool) -> anyhow::Result<Registry> {
+    let keys = crate::keys::load(keys, allow_insecure)
+        .map_err(anyhow::Error::msg)
+        .context("loading keys")?;
+    Ok(Registry::new(
+        Arc::new(store),
+        Arc::new(keys.ring),
+        Arc::new(SystemClock),
+        Vec::new(),
+    )?)
+}
+
+pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let existed = args.data_dir.exists();
+    let summary = match SledStore::restore_backup(&args.data_dir, &args.from) {
+        Ok(s) => s,
+        Err(e) => {
+            if !existed {
+                let _ = std::fs::remove_dir_all(&args.data_dir);
+            }
+            return Err(e).with_context(|| format!("restoring {}", args.from.display()));
+        }
+    };
+    eprintln!(
+        "restored {} entries into {} in {:.2} s; verifying",
+        summary.entries,
+        args.data_dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    let store = SledStore::open(&args.data_dir)?;
+    let report = registry(store, &args.keys, args.allow_insecure_key_permissions)?.check()?;
+    print_report(&report.problems, &report.to_string());
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    if let Some(mut stream) = control::connect(&args.data_dir)? {
+        stream.write_all(b"check\n")?;
+        let mut reader = BufReader::new(stream);
+        expect_ok(&mut reader)?;
+        let mut text = String::new();
+        reader.read_to_string(&mut text)?;
+        print!("{text}");
+        return Ok(if text.contains("; no problems") {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let store = open_stopped(&args.data_dir)?;
+    let report = registry(store, &args.keys, args.allow_insecure_key_permissions)?.check()?;
+    print_report(&report.problems, &report.to_string());
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_report(problems: &[String], summary: &str) {
+    for p in problems {
+        println!("problem: {p}");
+    }
+    println!("{summary}");
+}

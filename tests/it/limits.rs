@@ -1,0 +1,148 @@
+//! Limits: a flood of public verifications from one client is refused with
+//! RESOURCE_EXHAUSTED past its budget; requests beyond the server-wide cap are shed at once;
+//! oversized messages and over-long or too many fields get a clear error.
+
+use elicence::api::pb::import_licences_request::Part;
+use elicence::api::pb::migration_service_client::MigrationServiceClient;
+use elicence::api::pb::{Field, ImportHeader, ImportLicencesRequest, IssueLicenceRequest, VerifyLicenceRequest};
+use elicence::server::Limits;
+use tonic::Code;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn verification_flood_from_one_client_is_rate_limited() {
+    let server = spawn_server_with_limits(Limits {
+        verify_rate_per_client: 1,
+        verify_burst_per_client: 3,
+        ..Limits::default()
+    })
+    .await;
+    let id = issue_id(&server, "r-1", business_licence("R-1")).await;
+    let mut client = server.verification();
+    let mut outcomes = Vec::new();
+    for _ in 0..20 {
+        outcomes.push(
+            client
+                .verify_licence(VerifyLicenceRequest { identifier: id.clone() })
+                .await
+                .map(|_| ()),
+        );
+    }
+    assert!(
+        outcomes[..3].iter().all(Result::is_ok),
+        "the burst is served: {outcomes:?}"
+    );
+    let refused: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert!(!refused.is_empty(), "20 calls within a burst of 3 at 1/s: none refused");
+    for s in refused {
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert!(s.message().contains("per client"), "{}", s.message());
+    }
+    // Departments are not subject to the public limit.
+    for i in 0..5 {
+        issue_id(&server, &format!("r-x{i}"), business_licence(&format!("R-X{i}"))).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_server_wide_cap_are_shed() {
+    let server = spawn_server_with_limits(Limits {
+        max_concurrent_requests: 1,
+        verify_rate_per_client: 0,
+        ..Limits::default()
+    })
+    .await;
+    let id = issue_id(&server, "c-1", business_licence("C-1")).await;
+    // An import stream left open holds the only slot.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(ImportLicencesRequest {
+        part: Some(Part::Header(ImportHeader {
+            mapping_toml: String::new(),
+            format: "csv".into(),
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    let mut migration = MigrationServiceClient::new(server.channel.clone());
+    let held = tokio::spawn(async move {
+        migration
+            .import_licences(authed(SCJGJ, tokio_stream::wrappers::ReceiverStream::new(rx)))
+            .await
+    });
+    let mut client = server.verification();
+    let mut shed = None;
+    for _ in 0..500 {
+        match client
+            .verify_licence(VerifyLicenceRequest { identifier: id.clone() })
+            .await
+        {
+            Err(s) => {
+                shed = Some(s);
+                break;
+            }
+            Ok(_) => tokio::task::yield_now().await,
+        }
+    }
+    let shed = shed.expect("no request was shed while the only slot was taken");
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
+    assert!(shed.message().contains("server busy"), "{}", shed.message());
+    drop(tx);
+    let _ = held.await.unwrap();
+    // The slot is free again.
+    client
+        .verify_licence(VerifyLicenceRequest { identifier: id })
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_requests_and_fields_get_clear_errors() {
+    let server = spawn_server_with_limits(Limits {
+        max_request_bytes: 64 * 1024,
+        ..Limits::default()
+    })
+    .await;
+    let issue = |id: &str, licence| {
+        let mut c = server.licences();
+        let id = id.to_string();
+        async move {
+            c.issue_licence(authed(
+                SCJGJ,
+                IssueLicenceRequest {
+                    request_id: id,
+                    licence: Some(licence),
+                },
+            ))
+            .await
+            .unwrap_err()
+        }
+    };
+    let field = |name: &str, value: String| Field {
+        name: name.into(),
+        value,
+    };
+
+    let mut huge = business_licence("O-1");
+    huge.fields.push(field("经营范围", "食".repeat(40_000)));
+    let e = issue("o-1", huge).await;
+    // tonic's decoder refuses it before any handler runs, naming the size and the limit.
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    assert!(e.message().contains("the limit is: 65536 bytes"), "{}", e.message());
+
+    let mut long = business_licence("O-2");
+    long.fields = vec![field("经营范围", "x".repeat(8193))];
+    let e = issue("o-2", long).await;
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("licence.fields[0].value"), "{}", e.message());
+
+    let mut many = business_licence("O-3");
+    many.fields = (0..201).map(|i| field(&format!("f{i}"), "v".into())).collect();
+    let e = issue("o-3", many).await;
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("licence.fields"), "{}", e.message());
+    server.stop().await;
+}
