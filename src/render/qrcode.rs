@@ -62,39 +62,13 @@ pub fn matrix(payload: &str) -> Result<(usize, Vec<bool>), RenderError> {
 /// extra module), 2×2 blocks (N2 = 3), finder-like 1:1:3:1:1 patterns next to four light
 /// modules (N3 = 40), and the deviation of the dark share from 50 % (N4 = 10 per 5 %).
 fn penalty(width: usize, dark: &[bool]) -> u32 {
-    let at = |x: usize, y: usize| dark[y * width + x];
-    let mut score = 0;
-    // Rows, then columns: the same line rules with the coordinates swapped.
-    for transpose in [false, true] {
-        let get = |line: usize, i: usize| if transpose { at(line, i) } else { at(i, line) };
-        for line in 0..width {
-            let mut run = 1;
-            // The last 11 modules of the line as bits, newest in bit 0.
-            let mut window: u16 = u16::from(get(line, 0));
-            for i in 1..width {
-                let m = get(line, i);
-                if m == get(line, i - 1) {
-                    run += 1;
-                } else {
-                    if run >= 5 {
-                        score += 3 + (run - 5);
-                    }
-                    run = 1;
-                }
-                window = ((window << 1) | u16::from(m)) & 0x7FF;
-                if i >= 10 && (window == 0b101_1101_0000 || window == 0b000_0101_1101) {
-                    score += 40;
-                }
-            }
-            if run >= 5 {
-                score += 3 + (run - 5);
-            }
-        }
-    }
-    for y in 0..width - 1 {
+    // Columns are scored as the rows of the transposed matrix.
+    let transposed: Vec<bool> = (0..dark.len()).map(|i| dark[(i % width) * width + i / width]).collect();
+    let mut score = line_penalty(width, dark) + line_penalty(width, &transposed);
+    for (row, next) in dark.chunks_exact(width).zip(dark.chunks_exact(width).skip(1)) {
         for x in 0..width - 1 {
-            let m = at(x, y);
-            if m == at(x + 1, y) && m == at(x, y + 1) && m == at(x + 1, y + 1) {
+            let m = row[x];
+            if m == row[x + 1] && m == next[x] && m == next[x + 1] {
                 score += 3;
             }
         }
@@ -102,6 +76,34 @@ fn penalty(width: usize, dark: &[bool]) -> u32 {
     let dark_count = dark.iter().filter(|&&d| d).count();
     let percent = dark_count * 100 / dark.len();
     score + 10 * (percent.abs_diff(50) / 5) as u32
+}
+
+/// Runs of five or more and finder-like patterns along each row of `grid`.
+fn line_penalty(width: usize, grid: &[bool]) -> u32 {
+    let mut score = 0;
+    for line in grid.chunks_exact(width) {
+        let mut run = 1;
+        // The last 11 modules of the line as bits, newest in bit 0.
+        let mut window = u16::from(line[0]);
+        for i in 1..width {
+            if line[i] == line[i - 1] {
+                run += 1;
+            } else {
+                if run >= 5 {
+                    score += 3 + (run - 5);
+                }
+                run = 1;
+            }
+            window = ((window << 1) | u16::from(line[i])) & 0x7FF;
+            if i >= 10 && (window == 0b101_1101_0000 || window == 0b000_0101_1101) {
+                score += 40;
+            }
+        }
+        if run >= 5 {
+            score += 3 + (run - 5);
+        }
+    }
+    score
 }
 
 /// Draws the code so that it and its quiet zone fill the square at (`x`, `y`), side `size` (mm).
