@@ -718,19 +718,35 @@ max_width_mm = 140
         assert!(e.reason.contains("no field \"经营范围\""), "{e}");
     }
 
+    /// Issue 4: every built-in type has a layout in both orientations — its default
+    /// `template_id` or the alternate `<template_id>-portrait` / `<template_id>-landscape`
+    /// — and each shows every field of the type and every value its default layout shows.
     #[test]
-    fn built_in_templates_cover_every_type_and_both_orientations() {
+    fn built_in_templates_cover_every_type_in_both_orientations() {
         let templates = load_dir(builtin_dir()).unwrap();
         let types =
             crate::catalog::types::load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/catalog")))
                 .unwrap();
+        let sources = |t: &Template| -> Vec<String> { t.elements.iter().filter_map(|e| e.source.clone()).collect() };
         for ty in &types {
-            let t = templates.iter().find(|t| t.id == ty.template_id);
-            let t = t.unwrap_or_else(|| panic!("no template {} for {}", ty.template_id, ty.name));
-            t.validate_for_type(ty).unwrap();
+            let default = templates.iter().find(|t| t.id == ty.template_id);
+            let default = default.unwrap_or_else(|| panic!("no template {} for {}", ty.template_id, ty.name));
+            for (orientation, suffix) in [
+                (Orientation::Portrait, "portrait"),
+                (Orientation::Landscape, "landscape"),
+            ] {
+                let alternate = format!("{}-{suffix}", ty.template_id);
+                let t = templates
+                    .iter()
+                    .find(|t| (t.id == ty.template_id || t.id == alternate) && t.page.orientation == orientation)
+                    .unwrap_or_else(|| panic!("{}: no {suffix} layout ({} or {alternate})", ty.name, ty.template_id));
+                t.validate_for_type(ty).unwrap_or_else(|e| panic!("{}: {e}", t.id));
+                let shown = sources(t);
+                let fields = ty.field_names.iter().map(|f| format!("fields.{f}"));
+                for want in fields.chain(sources(default)) {
+                    assert!(shown.contains(&want), "{}: does not show {want}", t.id);
+                }
+            }
         }
-        let orientations: Vec<Orientation> = templates.iter().map(|t| t.page.orientation).collect();
-        assert!(orientations.contains(&Orientation::Portrait));
-        assert!(orientations.contains(&Orientation::Landscape));
     }
 }

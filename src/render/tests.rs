@@ -387,27 +387,3 @@ fn a_copy_is_watermarked_and_its_qr_says_so() {
         Err(RenderError::CopyMismatch)
     );
 }
-
-/// Warm rendering time and size per built-in template (not a gate; run with
-/// `cargo test --release --lib render_timing -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn render_timing() {
-    let ring = example_ring();
-    let types = builtin_types();
-    let r = renderer();
-    for t in builtin_templates() {
-        let ty = types.iter().find(|ty| t.id.starts_with(&ty.template_id)).unwrap();
-        let l = licence_of(ty, &ring);
-        let qr = QrPayload::sign(&l, &ring).unwrap();
-        let _ = r.render(&t, &l, &qr, None).unwrap();
-        let n = 50;
-        let start = std::time::Instant::now();
-        let mut size = 0;
-        for _ in 0..n {
-            size = r.render(&t, &l, &qr, None).unwrap().len();
-        }
-        let per = start.elapsed() / n;
-        eprintln!("{:32} {:>6} bytes {:>8.2} ms", t.id, size, per.as_secs_f64() * 1e3);
-    }
-}
