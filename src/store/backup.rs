@@ -19,7 +19,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::sled_store::{SledStore, AUDIT, CATALOG, TREE_NAMES};
+use super::sled_store::{SledStore, AUDIT, CATALOG, TEMPLATES, TREE_NAMES};
 
 pub const MAGIC: &[u8; 16] = b"ELICENCE-BACKUP\n";
 pub const VERSION: u32 = 1;
@@ -98,7 +98,7 @@ fn all_tree_names() -> Vec<String> {
     TREE_NAMES
         .iter()
         .map(|s| s.to_string())
-        .chain(["catalog".to_string(), "audit".to_string()])
+        .chain(["catalog".to_string(), "audit".to_string(), "templates".to_string()])
         .collect()
 }
 
@@ -107,6 +107,7 @@ impl SledStore {
         match id {
             CATALOG => &self.catalog,
             AUDIT => &self.audit,
+            TEMPLATES => &self.templates,
             n => &self.trees[n],
         }
     }

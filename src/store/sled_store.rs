@@ -38,8 +38,6 @@ pub(super) const IDX_TYPE: usize = 4;
 pub(super) const IDX_ISSUER: usize = 5;
 pub(super) const REQUESTS: usize = 6;
 pub(super) const IMPORT_KEYS: usize = 7;
-/// Opened on use: template writes are rare.
-pub(super) const TEMPLATES: &str = "templates";
 pub(super) const TREE_NAMES: [&str; 8] = [
     "records",
     "events",
@@ -53,12 +51,14 @@ pub(super) const TREE_NAMES: [&str; 8] = [
 /// Ids of the two trees written outside transactions, after those of `TREE_NAMES`.
 pub(super) const CATALOG: usize = TREE_NAMES.len();
 pub(super) const AUDIT: usize = TREE_NAMES.len() + 1;
+pub(super) const TEMPLATES: usize = TREE_NAMES.len() + 2;
 
 pub struct SledStore {
     pub(super) db: Db,
     pub(super) trees: Vec<Tree>,
     pub(super) catalog: Tree,
     pub(super) audit: Tree,
+    pub(super) templates: Tree,
     commit: GroupCommit,
     /// Writes pass it; a backup cuts through it (see `snapshot`).
     pub(super) gate: WriteGate,
@@ -120,6 +120,7 @@ impl SledStore {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let catalog = db.open_tree("catalog")?;
         let audit = db.open_tree("audit")?;
+        let templates = db.open_tree("templates")?;
         let flush_db = db.clone();
         let commit = GroupCommit::start(Arc::new(move || flush_db.flush().map(|_| ()).map_err(StoreError::from)));
         Ok(SledStore {
@@ -127,8 +128,9 @@ impl SledStore {
             trees,
             catalog,
             audit,
+            templates,
             commit,
-            gate: WriteGate::new(TREE_NAMES.len() + 2),
+            gate: WriteGate::new(TREE_NAMES.len() + 3),
         })
     }
 
@@ -488,7 +490,7 @@ impl Store for SledStore {
     }
 
     fn put_template(&self, t: StoredTemplate) -> Result<u32> {
-        let tree = self.db.open_tree(TEMPLATES)?;
+        let tree = &self.templates;
         loop {
             let version = match tree.scan_prefix(key(&[t.id.as_bytes(), b""])).next_back() {
                 Some(kv) => codec::template_version(&kv?.0)? + 1,
@@ -497,6 +499,8 @@ impl Store for SledStore {
             let stored = StoredTemplate { version, ..t.clone() };
             let value = serde_json::to_vec(&stored).expect("template serialises");
             let k = codec::template_key(&t.id, version);
+            let ticket = self.gate.enter();
+            ticket.note(TEMPLATES, tree, &k)?;
             // A concurrent put of the same id took this version: take the next one.
             if tree.compare_and_swap(k, None as Option<&[u8]>, Some(value))?.is_ok() {
                 return Ok(version);
@@ -505,7 +509,7 @@ impl Store for SledStore {
     }
 
     fn get_template(&self, id: &str, version: Option<u32>) -> Result<Option<StoredTemplate>> {
-        let tree = self.db.open_tree(TEMPLATES)?;
+        let tree = &self.templates;
         let value = match version {
             Some(v) => tree.get(codec::template_key(id, v))?,
             None => tree
@@ -520,7 +524,7 @@ impl Store for SledStore {
     fn latest_templates(&self) -> Result<Vec<StoredTemplate>> {
         let mut latest: Vec<StoredTemplate> = Vec::new();
         // Keys sort by id, then version: the last entry of each id is its latest.
-        for kv in self.db.open_tree(TEMPLATES)?.iter() {
+        for kv in self.templates.iter() {
             let t = codec::decode_template(&kv?.1)?;
             match latest.last_mut() {
                 Some(prev) if prev.id == t.id => *prev = t,

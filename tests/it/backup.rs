@@ -37,6 +37,14 @@ fn text(o: &Output) -> String {
 async fn backup_under_load_restores_everything_acknowledged_before_it() {
     let server = spawn_server().await;
     let tmp = tempfile::tempdir().unwrap();
+    // A template changed by an administrator is part of the state a backup keeps.
+    let layout = include_str!("../../templates/layouts/business-licence.toml").replacen(
+        "[title]\n",
+        "[title]\ntext = \"营业执照（副本备份）\"\n",
+        1,
+    );
+    let put = elicence::api::pb::PutTemplateRequest { toml: layout.clone() };
+    server.templates().put_template(authed(ZWFW, put)).await.unwrap();
     let log: workload::Log = Arc::new(Mutex::new(Vec::new()));
     let (stop, stopped) = watch::channel(false);
     let load = tokio::spawn(workload::drive(
@@ -84,6 +92,17 @@ async fn backup_under_load_restores_everything_acknowledged_before_it() {
     assert!(report.contains("no problems"), "{report}");
 
     let server = spawn_server_at(&restored, Arc::new(FixedClock::new(default_now()))).await;
+    let get = elicence::api::pb::GetTemplateRequest {
+        id: "business-licence".into(),
+        version: 0,
+    };
+    let current = server
+        .templates()
+        .get_template(authed(ZWFW, get))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((current.version, current.toml), (2, layout));
     let checked = workload::verify_acked(server.channel.clone(), &before).await;
     assert!(
         checked >= 60,
