@@ -69,11 +69,18 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir` with the server's page cache (256 MB).
     pub fn open(dir: &Path) -> Result<SledStore> {
+        SledStore::open_with_cache(dir, 256 * 1024 * 1024)
+    }
+
+    /// Opens the store with a page cache of `cache_bytes` (sled's own accounting; the
+    /// process's memory is a few times that). A bulk import writes far more than it
+    /// reads back, so it gains little from a large cache.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             // Durability is ours to request (group commit); no background timer flushes.
             .flush_every_ms(None)
