@@ -94,7 +94,10 @@ fn main() {
         .split(',')
         .map(|r| r.trim().parse().expect("BENCH_ROWS: numbers"))
         .collect();
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
     let batch = std::env::var("BENCH_BATCH").ok();
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = std::env::var_os("BENCH_DIR")

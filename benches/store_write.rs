@@ -72,7 +72,11 @@ fn writes(n: &NewRecord) -> [(usize, Vec<u8>, Vec<u8>); 6] {
     value.extend_from_slice(&n.record.bytes);
     [
         (0, id.to_vec(), value),
-        (1, key(&[n.type_code.as_bytes(), n.licence_number.as_bytes()]), id.to_vec()),
+        (
+            1,
+            key(&[n.type_code.as_bytes(), n.licence_number.as_bytes()]),
+            id.to_vec(),
+        ),
         (2, key(&[b"111", n.holder_code.as_bytes(), id]), vec![]),
         (3, key(&[n.type_code.as_bytes(), n.issue_date.as_bytes(), id]), vec![]),
         (4, key(&[n.issuer_code.as_bytes(), n.issue_date.as_bytes(), id]), vec![]),
@@ -88,10 +92,17 @@ fn raw_db(dir: &std::path::Path) -> (sled::Db, Vec<sled::Tree>) {
         .flush_every_ms(None)
         .open()
         .expect("open sled");
-    let trees = ["records", "idx_number", "idx_holder", "idx_type", "idx_issuer", "import_keys"]
-        .iter()
-        .map(|n| db.open_tree(n).expect("tree"))
-        .collect();
+    let trees = [
+        "records",
+        "idx_number",
+        "idx_holder",
+        "idx_type",
+        "idx_issuer",
+        "import_keys",
+    ]
+    .iter()
+    .map(|n| db.open_tree(n).expect("tree"))
+    .collect();
     (db, trees)
 }
 
@@ -115,8 +126,14 @@ fn measure(name: &str, rows: u64, batch: u64, mut write: impl FnMut(Vec<NewRecor
 }
 
 fn main() {
-    let rows: u64 = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let batch: u64 = std::env::var("BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let rows: u64 = std::env::var("BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let batch: u64 = std::env::var("BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     // Building rows costs something too; measured alone so it can be subtracted.
     measure("building the rows only", rows, batch, |b| drop(b), || {});
 

@@ -87,12 +87,14 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         vec![]
     };
-    let store = Arc::new(SledStore::open_with_cache(&args.data_dir, args.cache_mb * 1024 * 1024).with_context(|| {
-        format!(
-            "opening {} (is `elicence serve` running on it?)",
-            args.data_dir.display()
-        )
-    })?);
+    let store = Arc::new(
+        SledStore::open_with_cache(&args.data_dir, args.cache_mb * 1024 * 1024).with_context(|| {
+            format!(
+                "opening {} (is `elicence serve` running on it?)",
+                args.data_dir.display()
+            )
+        })?,
+    );
     let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
     let source = open_source(&args.input, &mapping, &read)?;
     let opts = MapOptions {

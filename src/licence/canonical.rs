@@ -196,9 +196,8 @@ mod tests {
     }
 
     fn date() -> impl Strategy<Value = Date> {
-        (1i32..=9999, 1u16..=366).prop_map(|(y, d)| {
-            Date::from_ordinal_date(y, d.min(time::util::days_in_year(y))).expect("valid ordinal")
-        })
+        (1i32..=9999, 1u16..=366)
+            .prop_map(|(y, d)| Date::from_ordinal_date(y, d.min(time::util::days_in_year(y))).expect("valid ordinal"))
     }
 
     prop_compose! {

@@ -110,7 +110,11 @@ impl RegistrySink<'_> {
     /// Checks the row against the catalogue and the caller's permissions and picks its
     /// identifier: the legacy one when the source has it, else a new one.
     /// `names` caches the type names already looked up and permitted in this batch.
-    fn prepare_row(&self, r: &ImportRecord, names: &mut HashMap<String, String>) -> Result<(LicenceId, String), String> {
+    fn prepare_row(
+        &self,
+        r: &ImportRecord,
+        names: &mut HashMap<String, String>,
+    ) -> Result<(LicenceId, String), String> {
         let code = &r.draft.draft.licence_type_code;
         let name = match names.get(code) {
             Some(name) => name.clone(),
