@@ -135,7 +135,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     // Building rows costs something too; measured alone so it can be subtracted.
-    measure("building the rows only", rows, batch, |b| drop(b), || {});
+    measure("building the rows only", rows, batch, drop, || {});
 
     {
         let tmp = tempfile::tempdir().expect("tmp");
