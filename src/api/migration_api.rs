@@ -102,12 +102,12 @@ impl MigrationApi {
             };
             let mapper = RowMapper::new(mapping, &registry.list_types(), opts)
                 .map_err(|e| invalid("header.mapping_toml", e.to_string()))?;
-            let mut sink = RegistrySink::new(&registry, Some(caller));
+            let sink = RegistrySink::new(&registry, Some(caller));
             let mut rejects = Vec::new();
             let summary = run_import(
                 source,
                 &mapper,
-                &mut sink,
+                &sink,
                 &mut |r| {
                     rejects.push(ImportReject {
                         line: r.line,

@@ -1,12 +1,15 @@
-//! The import driver: streams rows from a [`Source`], maps them on a reader thread,
-//! hands batches of good records to an [`ImportSink`] (the store) on the caller's thread
-//! and passes every problem to a reject callback, so reading and mapping overlap with
-//! signing and writing.
+//! The import driver, a three-stage pipeline so that the machine's cores all work:
+//! a reader thread streams rows from a [`Source`] and maps them; a preparing thread hands
+//! each batch to [`ImportSink::prepare`] (the store's sink signs it, on every core); the
+//! caller's thread writes prepared batches in source order with [`ImportSink::write`]
+//! and passes every problem to a reject callback. Stages are joined by channels that
+//! hold one batch each, so memory stays flat however long the file is.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::mapper::RowMapper;
@@ -24,11 +27,18 @@ pub struct BatchOutcome {
     pub rejects: Vec<Reject>,
 }
 
-/// Where good records go. The store's implementation signs the records and writes each
-/// batch atomically and durably, skipping keys already present; `imported +
+/// Where good records go, in two steps. The store's implementation signs each batch in
+/// [`prepare`](ImportSink::prepare) and writes it atomically and durably in
+/// [`write`](ImportSink::write), skipping keys already present; `imported +
 /// already_present + rejected records` must equal the batch size.
-pub trait ImportSink {
-    fn write_batch(&mut self, records: Vec<ImportRecord>) -> Result<BatchOutcome, ImportError>;
+pub trait ImportSink: Sync {
+    /// A batch made ready to write.
+    type Ready: Send;
+    /// Readies a batch. Runs on the pipeline's preparing thread while the previous
+    /// batch is being written, so it must not depend on that write.
+    fn prepare(&self, records: Vec<ImportRecord>) -> Result<Self::Ready, ImportError>;
+    /// Writes one readied batch; called on one thread, in source order.
+    fn write(&self, batch: Self::Ready) -> Result<BatchOutcome, ImportError>;
 }
 
 /// Run settings that are not part of the mapping.
@@ -165,17 +175,61 @@ fn produce(mut source: Source, mapper: &RowMapper, batch: usize, tx: SyncSender<
     }
 }
 
-fn consume(
+/// A batch after the preparing stage: the reader's chunk without its records, which
+/// the sink has readied, and what accounting needs of them.
+struct Readied<R> {
+    chunk: Chunk,
+    /// How many records went to the sink, and the lines of those with flags.
+    sent: u64,
+    flagged_lines: Vec<u64>,
+    ready: Option<R>,
+}
+
+fn prepare_stage<S: ImportSink>(
+    sink: &S,
     rx: Receiver<Result<Chunk, ImportError>>,
-    sink: &mut dyn ImportSink,
+    tx: SyncSender<Result<Readied<S::Ready>, ImportError>>,
+) {
+    for chunk in rx {
+        let readied = chunk.and_then(|mut chunk| {
+            let records = std::mem::take(&mut chunk.records);
+            let sent = records.len() as u64;
+            let flagged_lines = records.iter().filter(|r| !r.flags.is_empty()).map(|r| r.line).collect();
+            let ready = if records.is_empty() {
+                None
+            } else {
+                Some(sink.prepare(records)?)
+            };
+            Ok(Readied {
+                chunk,
+                sent,
+                flagged_lines,
+                ready,
+            })
+        });
+        let stop = readied.is_err();
+        if tx.send(readied).is_err() || stop {
+            return;
+        }
+    }
+}
+
+fn consume<S: ImportSink>(
+    rx: Receiver<Result<Readied<S::Ready>, ImportError>>,
+    sink: &S,
     on_reject: &mut dyn FnMut(&Reject) -> Result<(), ImportError>,
     progress: &dyn Fn(&Progress),
     total_bytes: Option<u64>,
 ) -> Result<Summary, ImportError> {
     let started = Instant::now();
     let mut s = Summary::default();
-    for chunk in rx {
-        let chunk = chunk?;
+    for readied in rx {
+        let Readied {
+            chunk,
+            sent,
+            flagged_lines,
+            ready,
+        } = readied?;
         s.rows_read += chunk.rows;
         s.rejected_rows += chunk.rejected_rows;
         s.reject_problems += chunk.rejects.len() as u64;
@@ -183,11 +237,8 @@ fn consume(
         for r in &chunk.rejects {
             on_reject(r)?;
         }
-        if !chunk.records.is_empty() {
-            let flagged_lines: BTreeMap<u64, bool> =
-                chunk.records.iter().map(|r| (r.line, !r.flags.is_empty())).collect();
-            let sent = chunk.records.len() as u64;
-            let out = sink.write_batch(chunk.records)?;
+        if let Some(ready) = ready {
+            let out = sink.write(ready)?;
             let mut refused: Vec<u64> = out.rejects.iter().map(|r| r.line).collect();
             refused.sort_unstable();
             refused.dedup();
@@ -200,7 +251,7 @@ fn consume(
             s.imported += out.imported;
             s.already_present += out.already_present;
             s.rejected_rows += refused.len() as u64;
-            s.flagged -= refused.iter().filter(|l| flagged_lines.get(l) == Some(&true)).count() as u64;
+            s.flagged -= refused.iter().filter(|l| flagged_lines.contains(l)).count() as u64;
             s.reject_problems += out.rejects.len() as u64;
             for r in &out.rejects {
                 on_reject(r)?;
@@ -222,10 +273,10 @@ fn consume(
 /// mapping turns `reject_duplicate_keys` off, leaving it to the sink as already present).
 /// Errors from the source's structure, the sink or `on_reject` stop the run; batches
 /// already written stay written, so running again resumes.
-pub fn run_import(
+pub fn run_import<S: ImportSink>(
     source: Source,
     mapper: &RowMapper,
-    sink: &mut dyn ImportSink,
+    sink: &S,
     on_reject: &mut dyn FnMut(&Reject) -> Result<(), ImportError>,
     opts: &RunOptions,
     progress: &dyn Fn(&Progress),
@@ -233,14 +284,22 @@ pub fn run_import(
     let batch = opts.batch_size.max(1);
     let total_bytes = source.total_bytes();
     std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel(2);
+        let (chunks_tx, chunks_rx) = sync_channel(1);
+        let (ready_tx, ready_rx) = sync_channel(1);
         let reader = std::thread::Builder::new()
             .name("import-reader".into())
-            .spawn_scoped(scope, move || produce(source, mapper, batch, tx))
+            .spawn_scoped(scope, move || produce(source, mapper, batch, chunks_tx))
             .map_err(|e| ImportError::Source(format!("starting the reader thread: {e}")))?;
-        let result = consume(rx, sink, on_reject, progress, total_bytes);
-        if let Err(panic) = reader.join() {
-            std::panic::resume_unwind(panic);
+        let preparer = std::thread::Builder::new()
+            .name("import-prepare".into())
+            .spawn_scoped(scope, move || prepare_stage(sink, chunks_rx, ready_tx))
+            .map_err(|e| ImportError::Source(format!("starting the preparing thread: {e}")))?;
+        // On an early error the receiver drops here, which stops the stages upstream.
+        let result = consume(ready_rx, sink, on_reject, progress, total_bytes);
+        for stage in [preparer, reader] {
+            if let Err(panic) = stage.join() {
+                std::panic::resume_unwind(panic);
+            }
         }
         result
     })
@@ -250,23 +309,52 @@ pub fn run_import(
 /// after a number of batches, to simulate an interrupted run.
 #[derive(Debug, Default)]
 pub struct MemorySink {
-    pub records: BTreeMap<String, ImportRecord>,
+    state: Mutex<MemoryState>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryState {
+    pub records: std::collections::BTreeMap<String, ImportRecord>,
     pub batches: usize,
     pub fail_after_batches: Option<usize>,
 }
 
+impl MemorySink {
+    /// A sink that fails on its batch number `n + 1`.
+    pub fn failing_after(n: usize) -> MemorySink {
+        MemorySink {
+            state: Mutex::new(MemoryState {
+                fail_after_batches: Some(n),
+                ..MemoryState::default()
+            }),
+        }
+    }
+
+    /// What the sink holds (records by key, batches written, the failure setting).
+    pub fn state(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        self.state.lock().expect("memory sink lock")
+    }
+}
+
 impl ImportSink for MemorySink {
-    fn write_batch(&mut self, records: Vec<ImportRecord>) -> Result<BatchOutcome, ImportError> {
-        if self.fail_after_batches.is_some_and(|n| self.batches >= n) {
+    type Ready = Vec<ImportRecord>;
+
+    fn prepare(&self, records: Vec<ImportRecord>) -> Result<Self::Ready, ImportError> {
+        Ok(records)
+    }
+
+    fn write(&self, records: Vec<ImportRecord>) -> Result<BatchOutcome, ImportError> {
+        let mut state = self.state();
+        if state.fail_after_batches.is_some_and(|n| state.batches >= n) {
             return Err(ImportError::Sink("simulated crash".into()));
         }
-        self.batches += 1;
+        state.batches += 1;
         let mut out = BatchOutcome::default();
         for r in records {
-            if self.records.contains_key(&r.key) {
+            if state.records.contains_key(&r.key) {
                 out.already_present += 1;
             } else {
-                self.records.insert(r.key.clone(), r);
+                state.records.insert(r.key.clone(), r);
                 out.imported += 1;
             }
         }

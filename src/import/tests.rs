@@ -19,12 +19,12 @@ fn run_file(data: &str, mapping: &str) -> (Summary, Vec<Reject>, MemorySink) {
         accept_bad_check_digits: false,
     };
     let mapper = RowMapper::new(mapping, &catalog(), opts).unwrap();
-    let mut sink = MemorySink::default();
+    let sink = MemorySink::default();
     let mut rejects = Vec::new();
     let summary = run_import(
         source,
         &mapper,
-        &mut sink,
+        &sink,
         &mut |r| {
             rejects.push(r.clone());
             Ok(())
@@ -60,7 +60,8 @@ fn gbk_business_licences_with_every_date_style() {
         (s.rows_read, s.imported, s.rejected_rows, s.reject_problems),
         (10, 6, 4, 5)
     );
-    let by_line = |l: u64| &sink.records.values().find(|r| r.line == l).unwrap().draft.draft;
+    let state = sink.state();
+    let by_line = |l: u64| &state.records.values().find(|r| r.line == l).unwrap().draft.draft;
     // Row 3 starts on line 4 and its 经营范围 runs onto line 5.
     let r = by_line(4);
     assert_eq!(r.valid_until, "");
@@ -130,7 +131,7 @@ fn a_misspelt_column_stops_the_run() {
     let e = run_import(
         source,
         &mapper,
-        &mut MemorySink::default(),
+        &MemorySink::default(),
         &mut |_| Ok(()),
         &RunOptions::default(),
         &|_| {},

@@ -1,6 +1,7 @@
 //! The licence domain: the record and its validation, the national identifier, holder
 //! codes, lifecycle, and canonical signing. Knows nothing of gRPC or storage.
 
+pub mod canonical;
 pub mod codes;
 pub mod identifier;
 pub mod qr;

@@ -310,7 +310,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 impl Licence {
     /// The RFC 8785 canonical JSON bytes of this record: what is signed and digested.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        serde_jcs::to_vec(self).expect("a licence always serialises")
+        super::canonical::licence_bytes(self)
     }
 
     /// Reads a record back from its canonical bytes.

@@ -5,6 +5,8 @@
 //! date, data-quality flags) inside the signed bytes; its event history starts empty and
 //! later status changes chain from the record's digest. Signing is spread over all cores.
 
+use std::collections::HashMap;
+
 use super::{Actor, Registry, RegistryError};
 use crate::catalog::Department;
 use crate::import::{BatchOutcome, ImportError, ImportRecord, ImportSink, Reject};
@@ -28,24 +30,54 @@ fn sink_err(e: RegistryError) -> ImportError {
     ImportError::Sink(e.to_string())
 }
 
+/// A batch signed and ready to store, with the source line of each record.
+pub struct SignedBatch {
+    records: Vec<NewRecord>,
+    lines: Vec<u64>,
+    rejects: Vec<Reject>,
+}
+
 impl ImportSink for RegistrySink<'_> {
-    fn write_batch(&mut self, records: Vec<ImportRecord>) -> Result<BatchOutcome, ImportError> {
-        let mut outcome = BatchOutcome::default();
+    type Ready = SignedBatch;
+
+    /// Checks each row against the catalogue and the caller's permissions, gives it an
+    /// identifier and signs it (on every core).
+    fn prepare(&self, records: Vec<ImportRecord>) -> Result<SignedBatch, ImportError> {
+        let mut rejects = Vec::new();
         let mut ready = Vec::with_capacity(records.len());
+        let mut names: HashMap<String, String> = HashMap::new();
         for r in records {
-            match self.prepare(&r) {
+            match self.prepare_row(&r, &mut names) {
                 Ok((id, type_name)) => ready.push((r, id, type_name)),
-                Err(reason) => outcome.rejects.push(Reject::new(r.line, "", "", reason)),
+                Err(reason) => rejects.push(Reject::new(r.line, "", "", reason)),
             }
         }
-        let built = self.registry.sign_migrated(ready);
-        let lines: Vec<(u64, String)> = built.iter().map(|n| (n.1, n.0.identifier.clone())).collect();
+        let (records, lines) = self.registry.sign_migrated(ready).into_iter().unzip();
+        Ok(SignedBatch {
+            records,
+            lines,
+            rejects,
+        })
+    }
+
+    /// Stores a signed batch atomically and returns once it is on disk.
+    fn write(&self, batch: SignedBatch) -> Result<BatchOutcome, ImportError> {
+        let SignedBatch {
+            records,
+            lines,
+            rejects,
+        } = batch;
+        let identifiers: Vec<String> = records.iter().map(|n| n.identifier.clone()).collect();
         let store_outcome = self
             .registry
             .store
-            .insert_batch(built.into_iter().map(|(n, _)| n).collect())
+            .insert_batch(records)
             .map_err(|e| sink_err(e.into()))?;
-        for (item, (line, identifier)) in store_outcome.items.into_iter().zip(lines) {
+        let mut outcome = BatchOutcome {
+            rejects,
+            ..BatchOutcome::default()
+        };
+        for (item, (line, identifier)) in store_outcome.items.into_iter().zip(lines.into_iter().zip(identifiers)) {
             match item {
                 BatchItem::Written => outcome.imported += 1,
                 BatchItem::AlreadyPresent(_) => outcome.already_present += 1,
@@ -77,22 +109,34 @@ impl ImportSink for RegistrySink<'_> {
 impl RegistrySink<'_> {
     /// Checks the row against the catalogue and the caller's permissions and picks its
     /// identifier: the legacy one when the source has it, else a new one.
-    fn prepare(&self, r: &ImportRecord) -> Result<(LicenceId, String), String> {
-        let d = &r.draft.draft;
-        let t = self
-            .registry
-            .licence_type(&d.licence_type_code)
-            .ok_or_else(|| format!("unknown licence type {}", d.licence_type_code))?;
-        if let Some(caller) = &self.caller {
-            if !caller.may_issue(&t.code) {
-                return Err(format!("{} may not issue {} ({})", caller.name, t.name, t.code));
+    /// `names` caches the type names already looked up and permitted in this batch.
+    fn prepare_row(
+        &self,
+        r: &ImportRecord,
+        names: &mut HashMap<String, String>,
+    ) -> Result<(LicenceId, String), String> {
+        let code = &r.draft.draft.licence_type_code;
+        let name = match names.get(code) {
+            Some(name) => name.clone(),
+            None => {
+                let t = self
+                    .registry
+                    .licence_type(code)
+                    .ok_or_else(|| format!("unknown licence type {code}"))?;
+                if let Some(caller) = &self.caller {
+                    if !caller.may_issue(&t.code) {
+                        return Err(format!("{} may not issue {} ({})", caller.name, t.name, t.code));
+                    }
+                }
+                names.insert(t.code, t.name.clone());
+                t.name
             }
-        }
+        };
         let id = match &r.legacy_identifier {
             Some((id, _)) => id.clone(),
             None => self.registry.new_identifier(&r.draft).map_err(|e| e.to_string())?,
         };
-        Ok((id, t.name))
+        Ok((id, name))
     }
 }
 

@@ -33,7 +33,7 @@ fn import(
     bytes: &[u8],
     format: Format,
     accept: bool,
-    sink: &mut MemorySink,
+    sink: &MemorySink,
 ) -> Result<(Summary, Vec<Reject>), crate::import::ImportError> {
     let m = sample_mapping();
     let source = open_bytes(bytes.to_vec(), format, &m, &ReadOptions::default()).unwrap();
@@ -59,8 +59,8 @@ fn import(
 
 fn assert_planted(format: SampleFormat, read_as: Format) {
     let (bytes, info) = sample(400, format, true);
-    let mut sink = MemorySink::default();
-    let (s, rejects) = import(&bytes, read_as, false, &mut sink).unwrap();
+    let sink = MemorySink::default();
+    let (s, rejects) = import(&bytes, read_as, false, &sink).unwrap();
     let mut got: Vec<(u64, String)> = rejects.iter().map(|r| (r.line, r.column.clone())).collect();
     got.sort();
     let want: Vec<(u64, String)> = info
@@ -74,6 +74,7 @@ fn assert_planted(format: SampleFormat, read_as: Format) {
     assert_eq!(s.rejected_rows, info.expected_bad.len() as u64);
     assert!(s.is_balanced());
     let mut flagged: Vec<u64> = sink
+        .state()
         .records
         .values()
         .filter(|r| !r.flags.is_empty())
@@ -125,9 +126,9 @@ fn same_seed_same_bytes_and_every_date_style() {
 #[test]
 fn a_second_run_imports_nothing() {
     let (bytes, info) = sample(300, SampleFormat::CsvGbk, true);
-    let mut sink = MemorySink::default();
-    let (first, _) = import(&bytes, Format::Csv, false, &mut sink).unwrap();
-    let (second, rejects) = import(&bytes, Format::Csv, false, &mut sink).unwrap();
+    let sink = MemorySink::default();
+    let (first, _) = import(&bytes, Format::Csv, false, &sink).unwrap();
+    let (second, rejects) = import(&bytes, Format::Csv, false, &sink).unwrap();
     assert_eq!(first.imported, info.good_rows());
     assert_eq!(second.imported, 0);
     assert_eq!(second.already_present, info.good_rows());
@@ -137,25 +138,22 @@ fn a_second_run_imports_nothing() {
 #[test]
 fn an_interrupted_run_resumes_without_duplicates() {
     let (bytes, info) = sample(500, SampleFormat::CsvUtf8, true);
-    let mut sink = MemorySink {
-        fail_after_batches: Some(3),
-        ..MemorySink::default()
-    };
-    assert!(import(&bytes, Format::Csv, false, &mut sink).is_err());
-    let partial = sink.records.len() as u64;
+    let sink = MemorySink::failing_after(3);
+    assert!(import(&bytes, Format::Csv, false, &sink).is_err());
+    let partial = sink.state().records.len() as u64;
     assert!(partial > 0 && partial < info.good_rows());
-    sink.fail_after_batches = None;
-    let (s, _) = import(&bytes, Format::Csv, false, &mut sink).unwrap();
+    sink.state().fail_after_batches = None;
+    let (s, _) = import(&bytes, Format::Csv, false, &sink).unwrap();
     assert_eq!(s.already_present, partial);
     assert_eq!(s.imported + partial, info.good_rows());
-    assert_eq!(sink.records.len() as u64, info.good_rows());
+    assert_eq!(sink.state().records.len() as u64, info.good_rows());
 }
 
 #[test]
 fn bad_check_digits_can_be_accepted_flagged() {
     let (bytes, info) = sample(400, SampleFormat::CsvUtf8, true);
-    let mut sink = MemorySink::default();
-    let (s, _) = import(&bytes, Format::Csv, true, &mut sink).unwrap();
+    let sink = MemorySink::default();
+    let (s, _) = import(&bytes, Format::Csv, true, &sink).unwrap();
     let bad_check: Vec<u64> = info
         .expected_bad
         .iter()
@@ -165,7 +163,8 @@ fn bad_check_digits_can_be_accepted_flagged() {
     assert!(!bad_check.is_empty());
     assert_eq!(s.imported, info.good_rows() + bad_check.len() as u64);
     for line in bad_check {
-        let r = sink.records.values().find(|r| r.line == line).unwrap();
+        let state = sink.state();
+        let r = state.records.values().find(|r| r.line == line).unwrap();
         assert_eq!(r.provenance.flags, vec!["holder_code_check_digit".to_string()]);
     }
 }
@@ -178,11 +177,12 @@ fn clean_samples_import_whole() {
     ] {
         let (bytes, info) = sample(250, format, false);
         assert!(info.expected_bad.is_empty());
-        let mut sink = MemorySink::default();
-        let (s, rejects) = import(&bytes, read_as, false, &mut sink).unwrap();
+        let sink = MemorySink::default();
+        let (s, rejects) = import(&bytes, read_as, false, &sink).unwrap();
         assert!(rejects.is_empty(), "{rejects:#?}");
         assert_eq!(s.imported, 250);
-        let r = sink.records.values().next().unwrap();
+        let state = sink.state();
+        let r = state.records.values().next().unwrap();
         assert_eq!(r.provenance.source_system, "荆门市行政审批系统（旧）");
         assert_eq!(r.provenance.source_file, "sample");
     }
