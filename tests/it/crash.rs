@@ -6,7 +6,7 @@
 //! import`: killed at random points, re-run, every row exactly once.
 //!
 //! `cargo test` runs a few cycles. The long run (docs/RELIABILITY.md):
-//! `ELICENCE_CRASH_CYCLES=100 cargo test --release --test it crash -- --nocapture`
+//! `ELICENCE_CRASH_CYCLES=100 cargo test --test it crash:: -- --nocapture --test-threads 1`
 //! (`ELICENCE_CRASH_SEED` repeats a run).
 
 use std::io::{BufRead, BufReader};
