@@ -63,7 +63,6 @@ pub struct SledStore {
 
 /// A write's view of the gate: notes each key for an open snapshot, then writes it.
 struct Writer<'a> {
-    raw: &'a [Tree],
     ticket: &'a WriteTicket<'a>,
 }
 
@@ -76,9 +75,7 @@ impl Writer<'_> {
         v: impl Into<sled::IVec>,
     ) -> TxResult<()> {
         let k = k.as_ref();
-        self.ticket
-            .note(tree, &self.raw[tree], k)
-            .map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
+        self.ticket.note(tree, k, || t[tree].get(k))?;
         t[tree].insert(k, v)?;
         Ok(())
     }
@@ -173,10 +170,7 @@ impl SledStore {
     }
 
     fn writer<'a>(&'a self, ticket: &'a WriteTicket<'a>) -> Writer<'a> {
-        Writer {
-            raw: &self.trees,
-            ticket,
-        }
+        Writer { ticket }
     }
 
     fn request_key(r: &RequestKey) -> Vec<u8> {
@@ -440,7 +434,9 @@ impl Store for SledStore {
     fn append_audit(&self, entry: SignedAuditEntry) -> Result<()> {
         let value = codec::encode_signed(&entry.key_id, &entry.signature, &entry.bytes);
         let ticket = self.gate.enter();
-        ticket.note(AUDIT, &self.audit, &entry.seq.to_be_bytes())?;
+        ticket.note(AUDIT, &entry.seq.to_be_bytes(), || {
+            self.audit.get(entry.seq.to_be_bytes())
+        })?;
         self.audit
             .compare_and_swap(entry.seq.to_be_bytes(), None as Option<&[u8]>, Some(value))?
             .map_err(|_| StoreError::Conflict(format!("audit entry {}", entry.seq)))
@@ -464,7 +460,7 @@ impl Store for SledStore {
     fn put_type(&self, t: &LicenceType) -> Result<()> {
         let json = serde_json::to_vec(t).expect("licence type serialises");
         let ticket = self.gate.enter();
-        ticket.note(CATALOG, &self.catalog, t.code.as_bytes())?;
+        ticket.note(CATALOG, t.code.as_bytes(), || self.catalog.get(t.code.as_bytes()))?;
         self.catalog.insert(t.code.as_bytes(), json)?;
         Ok(())
     }
