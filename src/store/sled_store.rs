@@ -66,7 +66,6 @@ pub struct SledStore {
 
 /// A write's view of the gate: notes each key for an open snapshot, then writes it.
 struct Writer<'a> {
-    raw: &'a [Tree],
     ticket: &'a WriteTicket<'a>,
 }
 
@@ -79,9 +78,7 @@ impl Writer<'_> {
         v: impl Into<sled::IVec>,
     ) -> TxResult<()> {
         let k = k.as_ref();
-        self.ticket
-            .note(tree, &self.raw[tree], k)
-            .map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
+        self.ticket.note(tree, k, || t[tree].get(k))?;
         t[tree].insert(k, v)?;
         Ok(())
     }
@@ -185,10 +182,7 @@ impl SledStore {
     }
 
     fn writer<'a>(&'a self, ticket: &'a WriteTicket<'a>) -> Writer<'a> {
-        Writer {
-            raw: &self.trees,
-            ticket,
-        }
+        Writer { ticket }
     }
 
     fn request_key(r: &RequestKey) -> Vec<u8> {
@@ -452,7 +446,9 @@ impl Store for SledStore {
     fn append_audit(&self, entry: SignedAuditEntry) -> Result<()> {
         let value = codec::encode_signed(&entry.key_id, &entry.signature, &entry.bytes);
         let ticket = self.gate.enter();
-        ticket.note(AUDIT, &self.audit, &entry.seq.to_be_bytes())?;
+        ticket.note(AUDIT, &entry.seq.to_be_bytes(), || {
+            self.audit.get(entry.seq.to_be_bytes())
+        })?;
         self.audit
             .compare_and_swap(entry.seq.to_be_bytes(), None as Option<&[u8]>, Some(value))?
             .map_err(|_| StoreError::Conflict(format!("audit entry {}", entry.seq)))
@@ -476,7 +472,7 @@ impl Store for SledStore {
     fn put_type(&self, t: &LicenceType) -> Result<()> {
         let json = serde_json::to_vec(t).expect("licence type serialises");
         let ticket = self.gate.enter();
-        ticket.note(CATALOG, &self.catalog, t.code.as_bytes())?;
+        ticket.note(CATALOG, t.code.as_bytes(), || self.catalog.get(t.code.as_bytes()))?;
         self.catalog.insert(t.code.as_bytes(), json)?;
         Ok(())
     }
@@ -507,7 +503,7 @@ impl Store for SledStore {
             let value = serde_json::to_vec(&stored).expect("template serialises");
             let k = codec::template_key(&t.id, version);
             let ticket = self.gate.enter();
-            ticket.note(TEMPLATES, tree, &k)?;
+            ticket.note(TEMPLATES, &k, || tree.get(&k))?;
             // A concurrent put of the same id took this version: take the next one.
             if tree.compare_and_swap(k, None as Option<&[u8]>, Some(value))?.is_ok() {
                 return Ok(version);

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use sled::{IVec, Tree};
+use sled::IVec;
 
 /// Values as they were at the cut, per tree id, for the keys written since.
 #[derive(Debug)]
@@ -36,10 +36,10 @@ impl Cut {
         self.prior.lock().expect("cut lock")[tree].get(key).cloned()
     }
 
-    fn note(&self, tree_id: usize, tree: &Tree, key: &[u8]) -> sled::Result<()> {
+    fn note<E>(&self, tree_id: usize, key: &[u8], read: impl FnOnce() -> Result<Option<IVec>, E>) -> Result<(), E> {
         let mut prior = self.prior.lock().expect("cut lock");
         if !prior[tree_id].contains_key(key) {
-            let old = tree.get(key)?;
+            let old = read()?;
             prior[tree_id].insert(key.to_vec(), old);
         }
         Ok(())
@@ -68,10 +68,12 @@ pub struct WriteTicket<'a> {
 }
 
 impl WriteTicket<'_> {
-    /// Call before writing `key` into tree `tree_id`.
-    pub fn note(&self, tree_id: usize, tree: &Tree, key: &[u8]) -> sled::Result<()> {
+    /// Call before writing `key` into tree `tree_id`; `read` gives the key's current
+    /// value. Inside a sled transaction it must read through the transaction: sled holds
+    /// its global write lock while the closure runs, so a plain `Tree::get` deadlocks.
+    pub fn note<E>(&self, tree_id: usize, key: &[u8], read: impl FnOnce() -> Result<Option<IVec>, E>) -> Result<(), E> {
         match &self.cut {
-            Some(cut) => cut.note(tree_id, tree, key),
+            Some(cut) => cut.note(tree_id, key, read),
             None => Ok(()),
         }
     }
@@ -139,7 +141,7 @@ mod tests {
         let (snap, ()) = gate.snapshot(|| ());
         for (k, v) in [(&b"b"[..], &b"2"[..]), (b"c", b"2"), (b"b", b"3")] {
             let w = gate.enter();
-            w.note(0, &tree, k).unwrap();
+            w.note(0, k, || tree.get(k)).unwrap();
             tree.insert(k, v).unwrap();
         }
         let seen: Vec<(Vec<u8>, Vec<u8>)> = tree

@@ -55,26 +55,32 @@ async fn requests_beyond_the_server_wide_cap_are_shed() {
     })
     .await;
     let id = issue_id(&server, "c-1", business_licence("C-1")).await;
-    // An import stream left open holds the only slot.
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(ImportLicencesRequest {
-        part: Some(Part::Header(ImportHeader {
-            mapping_toml: String::new(),
-            format: "csv".into(),
-            ..Default::default()
-        })),
-    })
-    .await
-    .unwrap();
-    let mut migration = MigrationServiceClient::new(server.channel.clone());
-    let held = tokio::spawn(async move {
-        migration
-            .import_licences(authed(SCJGJ, tokio_stream::wrappers::ReceiverStream::new(rx)))
-            .await
-    });
+    // An import stream left open holds the only slot. It may itself be shed if a
+    // verification holds the slot when it arrives; then it is opened again.
+    let hold = || {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.try_send(ImportLicencesRequest {
+            part: Some(Part::Header(ImportHeader {
+                mapping_toml: String::new(),
+                format: "csv".into(),
+                ..Default::default()
+            })),
+        })
+        .unwrap();
+        let mut migration = MigrationServiceClient::new(server.channel.clone());
+        let held = tokio::spawn(async move {
+            migration
+                .import_licences(authed(SCJGJ, tokio_stream::wrappers::ReceiverStream::new(rx)))
+                .await
+        });
+        (tx, held)
+    };
+    let (mut tx, mut held) = hold();
     let mut client = server.verification();
     let mut shed = None;
-    for _ in 0..500 {
+    // Until the held stream reaches the server (no signal tells when): bounded in time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         match client
             .verify_licence(VerifyLicenceRequest { identifier: id.clone() })
             .await
@@ -83,6 +89,7 @@ async fn requests_beyond_the_server_wide_cap_are_shed() {
                 shed = Some(s);
                 break;
             }
+            Ok(_) if held.is_finished() => (tx, held) = hold(),
             Ok(_) => tokio::task::yield_now().await,
         }
     }
