@@ -15,6 +15,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use verify::parse_key_list;
+
 #[derive(Debug, Parser)]
 #[command(name = "elicence", version, about = "Electronic licence repository (电子证照库)")]
 pub struct Cli {

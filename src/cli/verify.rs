@@ -73,7 +73,13 @@ pub fn export(args: KeysExportArgs) -> anyhow::Result<ExitCode> {
 /// only signs itself proves nothing about who made it.
 fn load_key_list(path: &PathBuf, trusted: &[String]) -> anyhow::Result<Vec<PublicKeyInfo>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: KeyListFile = serde_json::from_str(&text).context("key list file")?;
+    parse_key_list(&text, trusted)
+}
+
+/// [`load_key_list`] on text already read: the part that sees hostile input (public for
+/// the fuzz target in `fuzz/`).
+pub fn parse_key_list(text: &str, trusted: &[String]) -> anyhow::Result<Vec<PublicKeyInfo>> {
+    let file: KeyListFile = serde_json::from_str(text).context("key list file")?;
     let mut keys = Vec::new();
     for k in &file.keys {
         let public_key: [u8; 32] = hex::decode(&k.public_key_hex)

@@ -62,10 +62,14 @@ fn digits(s: &str, min: usize, max: usize) -> Option<u32> {
         .flatten()
 }
 
+/// Excel's last date, 9999-12-31, in the 1900 system.
+const MAX_EXCEL_SERIAL: f64 = 2_958_465.0;
+
 /// Converts an Excel serial day number to a date. In the 1900 system serial 60 is the
 /// non-existent 1900-02-29 (kept by Excel for Lotus compatibility) and gives `None`.
 pub fn excel_serial(serial: f64, excel_1904: bool) -> Option<Date> {
-    if !serial.is_finite() || serial < 1.0 {
+    // Beyond Excel's last day (9999-12-31) the day count would overflow `Duration::days`.
+    if !serial.is_finite() || !(1.0..=MAX_EXCEL_SERIAL).contains(&serial) {
         return None;
     }
     let days = serial.floor() as i64;
@@ -205,6 +209,15 @@ mod tests {
         assert_eq!(excel_serial(61.0, false).map(format_date).unwrap(), "1900-03-01");
         assert_eq!(excel_serial(42064.0, false).map(format_date).unwrap(), "2015-03-01");
         assert_eq!(excel_serial(40602.0, true).map(format_date).unwrap(), "2015-03-01");
+        assert_eq!(excel_serial(2_958_465.0, false).map(format_date).unwrap(), "9999-12-31");
+    }
+
+    #[test]
+    fn huge_serials_are_not_dates() {
+        // Used to panic: "overflow constructing `time::SignedDuration`" (days × 86400).
+        assert_eq!(excel_serial(1e300, false), None);
+        assert_eq!(excel_serial(f64::MAX, true), None);
+        assert_eq!(excel_serial(2_958_466.0, false), None);
     }
 
     #[test]
@@ -245,6 +258,11 @@ mod tests {
         fn never_panics(s in "\\PC{0,40}") {
             let _ = parse(&s, &DateRules::default());
             let _ = parse_end(&s, &DateRules::default());
+        }
+
+        #[test]
+        fn excel_serial_never_panics(f in any::<f64>(), excel_1904 in any::<bool>()) {
+            let _ = excel_serial(f, excel_1904);
         }
     }
 }

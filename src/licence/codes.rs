@@ -291,6 +291,33 @@ mod tests {
         }
 
         #[test]
+        fn resident_id_generated_check_validates_and_catches_one_wrong_digit(
+            region in "[1-8][0-9]{5}", y in 1900i32..=2100, m in 1u8..=12, d in 1u8..=28, seq in "[0-9]{3}",
+            pos in 0usize..17, sub in 0u32..10
+        ) {
+            let body = format!("{region}{y:04}{m:02}{d:02}{seq}");
+            let code = format!("{body}{}", resident_id_check(&body).unwrap());
+            prop_assert!(validate_resident_id(&code).is_ok(), "{}", code);
+            prop_assert!(validate_resident_id(&code.to_ascii_lowercase()).is_ok());
+            // MOD 11-2 weights are all non-zero mod 11: every single-digit error shows.
+            let mut chars: Vec<char> = code.chars().collect();
+            let replacement = std::char::from_digit(sub, 10).unwrap();
+            prop_assume!(chars[pos] != replacement);
+            chars[pos] = replacement;
+            let altered: String = chars.into_iter().collect();
+            prop_assert!(validate_resident_id(&altered).is_err(), "{}", altered);
+        }
+
+        #[test]
+        fn code_shaped_input_never_panics(s in "[0-9A-Za-zＸ０-９]{15,19}") {
+            let _ = validate_uscc(&s);
+            let _ = validate_resident_id(&s);
+            let _ = validate_holder_code(HOLDER_CODE_USCC, &s);
+            let _ = validate_holder_code(HOLDER_CODE_RESIDENT_ID, &s);
+            prop_assert_eq!(mask_code(&s).chars().count(), s.chars().count());
+        }
+
+        #[test]
         fn validators_never_panic(s in "\\PC{0,30}") {
             let _ = validate_uscc(&s);
             let _ = validate_resident_id(&s);

@@ -229,5 +229,28 @@ mod tests {
             let id = LicenceId::new(&t, &i, &s, v).unwrap();
             prop_assert_eq!(id.to_string().parse::<LicenceId>().unwrap(), id);
         }
+
+        #[test]
+        fn check_character_decides_strictness(
+            t in "[0-9A-Z]{21}", i in "[0-9A-Z]{18}", s in "[0-9A-Z]{1,32}", v in 1u16..=999, c in "[0-9A-Z]"
+        ) {
+            let text = format!("{ROOT}.{t}.{i}.{s}.{v:03}.{c}");
+            let (id, ok) = LicenceId::parse_lenient(&text).unwrap();
+            let expected = LicenceId::new(&t, &i, &s, v).unwrap().check;
+            prop_assert_eq!(ok, c == expected.to_string());
+            prop_assert_eq!(id.expected_check(), expected);
+            prop_assert_eq!(id.to_string(), text.clone());
+            prop_assert_eq!(text.parse::<LicenceId>().is_ok(), ok);
+        }
+
+        #[test]
+        fn near_identifiers_never_panic(parts in proptest::collection::vec("[0-9A-Za-z]{0,34}|\\PC{0,3}", 0..8)) {
+            // Past the root, so the part checks run (arbitrary text rarely gets there).
+            let text = format!("{ROOT}.{}", parts.join("."));
+            if let Ok((id, ok)) = LicenceId::parse_lenient(&text) {
+                prop_assert_eq!(text.parse::<LicenceId>().is_ok(), ok);
+                prop_assert_eq!(id.to_string(), text);
+            }
+        }
     }
 }

@@ -513,6 +513,38 @@ pub(crate) mod tests {
         }
     }
 
+    fn payload() -> impl Strategy<Value = QrPayload> {
+        let text = || "\\PC{0,24}";
+        let copy = proptest::option::of(
+            (text(), text(), text()).prop_map(|(copy_for, copy_purpose, copy_until)| CopyFields {
+                copy_for,
+                copy_purpose,
+                copy_until,
+            }),
+        );
+        (
+            proptest::collection::vec(text(), 8),
+            copy,
+            any::<[u8; 32]>(),
+            "[0-9a-f]{16}",
+            proptest::collection::vec(any::<u8>(), 64),
+        )
+            .prop_map(|(t, copy, record_digest, key_id, signature)| QrPayload {
+                identifier: t[0].clone(),
+                licence_type_code: t[1].clone(),
+                licence_number: t[2].clone(),
+                holder_name: t[3].clone(),
+                holder_code_masked: t[4].clone(),
+                issuer_name: t[5].clone(),
+                valid_from: t[6].clone(),
+                valid_until: t[7].clone(),
+                copy,
+                record_digest,
+                key_id,
+                signature: signature.try_into().unwrap(),
+            })
+    }
+
     proptest! {
         #[test]
         fn base32_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -523,6 +555,29 @@ pub(crate) mod tests {
         fn decode_never_panics(s in ".{0,600}") {
             let _ = QrPayload::decode(&s);
             let _ = QrPayload::decode(&format!("ELC1:{s}"));
+        }
+
+        #[test]
+        fn arbitrary_payloads_round_trip(p in payload()) {
+            let text = p.encode().unwrap();
+            prop_assert!(text.len() <= MAX_QR_TEXT, "{} chars", text.len());
+            prop_assert_eq!(QrPayload::decode(&text).unwrap(), p);
+        }
+
+        #[test]
+        fn accepted_text_is_the_canonical_encoding(bytes in proptest::collection::vec(any::<u8>(), 0..400), cut in any::<prop::sample::Index>()) {
+            // Mostly well-formed payload bytes, truncated or not: whatever decodes must
+            // re-encode to exactly the text that was read.
+            let ring = example_ring();
+            let p = QrPayload::sign(&example_licence(&ring), &ring).unwrap();
+            let mut raw = p.signed_bytes().unwrap();
+            raw.extend_from_slice(&p.signature);
+            raw.truncate(cut.index(raw.len() + 1));
+            raw.extend_from_slice(&bytes);
+            let text = format!("ELC1:{}", base32_encode(&raw));
+            if let Ok(decoded) = QrPayload::decode(&text) {
+                prop_assert_eq!(decoded.encode().unwrap(), text);
+            }
         }
 
         #[test]
