@@ -86,7 +86,8 @@ impl Registry {
                 (QrPayload::sign_copy(licence, &mark.qr_fields(), &self.keys), Some(mark))
             }
         };
-        let payload = payload.map_err(|e| Invalid::new("licence", format!("cannot build its QR payload: {e}")))?;
+        let payload = payload
+            .map_err(|e| RegistryError::FailedPrecondition(format!("the licence's QR payload cannot be built: {e}")))?;
         let pdf = renderer
             .render(&layout.template, licence, &payload, mark.as_ref())
             .map_err(|e| RegistryError::FailedPrecondition(format!("licence cannot be rendered: {e}")))?;
