@@ -52,6 +52,18 @@ impl DocumentApi {
         Ok(Rendered(doc))
     }
 
+    /// The identifier asked for (or the current version of type + number), once the
+    /// caller's read permission on its type is checked.
+    fn readable(
+        &self,
+        caller: &Department,
+        identifier: &str,
+        type_code: &str,
+        number: &str,
+    ) -> Result<String, ApiError> {
+        resolve_readable(&self.state.registry, caller, identifier, type_code, number)
+    }
+
     async fn pdf(&self, caller: Department, req: RenderLicencePdfRequest) -> Result<Rendered, ApiError> {
         let RenderLicencePdfRequest {
             identifier,
@@ -61,15 +73,8 @@ impl DocumentApi {
             template_id,
         } = req;
         check_use_cause(&use_cause)?;
-        let identifier = resolve_readable(
-            &self.state.registry,
-            &caller,
-            &identifier,
-            &licence_type_code,
-            &licence_number,
-        )?;
         let order = DocumentOrder {
-            identifier,
+            identifier: self.readable(&caller, &identifier, &licence_type_code, &licence_number)?,
             template_id: optional(&template_id),
             copy: None,
         };
@@ -107,15 +112,8 @@ impl DocumentApi {
                 receiver.name.clone()
             }
         };
-        let identifier = resolve_readable(
-            &self.state.registry,
-            &caller,
-            &identifier,
-            &licence_type_code,
-            &licence_number,
-        )?;
         let order = DocumentOrder {
-            identifier,
+            identifier: self.readable(&caller, &identifier, &licence_type_code, &licence_number)?,
             template_id: optional(&template_id),
             copy: Some(CopyOrder {
                 copy_for,
