@@ -47,6 +47,8 @@ pub struct Limits {
     pub verify_rate_per_client: u32,
     /// Burst of public verification calls a client may make above the rate.
     pub verify_burst_per_client: u32,
+    /// Streamed imports (MigrationService) running at once; each may buffer 256 MiB.
+    pub max_concurrent_imports: usize,
 }
 
 impl Default for Limits {
@@ -58,6 +60,7 @@ impl Default for Limits {
             max_concurrent_requests: 1024,
             verify_rate_per_client: 50,
             verify_burst_per_client: 100,
+            max_concurrent_imports: 2,
         }
     }
 }
@@ -117,7 +120,7 @@ pub async fn run(
         )
         .add_service(CatalogServiceServer::new(CatalogApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(AuditServiceServer::new(AuditApi::new(state.clone())).max_decoding_message_size(max))
-        .add_service(MigrationServiceServer::new(MigrationApi::new(state.clone())).max_decoding_message_size(max))
+        .add_service(MigrationServiceServer::new(MigrationApi::new(state.clone(), limits.max_concurrent_imports)).max_decoding_message_size(max))
         .add_service(DocumentServiceServer::new(DocumentApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(TemplateServiceServer::new(TemplateApi::new(state.clone())).max_decoding_message_size(max))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

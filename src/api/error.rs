@@ -15,6 +15,9 @@ pub enum ApiError {
     Invalid(#[from] Invalid),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A bounded resource is in use; the caller may retry later.
+    #[error("{0}")]
+    Busy(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -24,6 +27,7 @@ impl From<ApiError> for Status {
         match e {
             ApiError::Unauthenticated(m) => Status::unauthenticated(m),
             ApiError::Invalid(i) => Status::invalid_argument(i.to_string()),
+            ApiError::Busy(m) => Status::resource_exhausted(m),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Status::internal("internal error")

@@ -1,6 +1,10 @@
 //! `elicence.v1.MigrationService`: client-streamed historical import feeding the same
 //! pipeline as the CLI, with the department's issue permissions applied per row.
 
+use std::sync::Arc;
+
+use prost::Message;
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::audit::audited;
@@ -19,13 +23,27 @@ use crate::registry::RegistrySink;
 /// Largest export accepted over gRPC.
 pub const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
 
+/// Encoded size of the reject list in one response; further rejects are only counted
+/// (`rejects_omitted`), so a file of bad rows cannot make an answer too large to send.
+pub const MAX_REJECT_BYTES: usize = 2 * 1024 * 1024;
+
 pub struct MigrationApi {
     state: AppState,
+    /// One permit per import allowed to run at once: each buffers its export (up to
+    /// [`MAX_IMPORT_BYTES`]), so this bounds the memory imports can take.
+    imports: Arc<Semaphore>,
+    max_imports: usize,
 }
 
 impl MigrationApi {
-    pub fn new(state: AppState) -> MigrationApi {
-        MigrationApi { state }
+    /// `max_concurrent_imports` imports may run at once; one more is refused with
+    /// RESOURCE_EXHAUSTED before its export is read.
+    pub fn new(state: AppState, max_concurrent_imports: usize) -> MigrationApi {
+        MigrationApi {
+            state,
+            imports: Arc::new(Semaphore::new(max_concurrent_imports)),
+            max_imports: max_concurrent_imports,
+        }
     }
 }
 
@@ -72,6 +90,14 @@ impl MigrationApi {
         caller: Department,
         stream: Streaming<ImportLicencesRequest>,
     ) -> Result<ImportLicencesResponse, ApiError> {
+        // Held until the import itself ends, not just this call: a deadline that cancels
+        // the call leaves the blocking import running, and it still counts.
+        let permit = self.imports.clone().try_acquire_owned().map_err(|_| {
+            ApiError::Busy(format!(
+                "import busy: at most {} imports run at once (--max-concurrent-imports); retry when one ends",
+                self.max_imports
+            ))
+        })?;
         let (header, bytes) = receive(stream).await?;
         let ImportHeader {
             mapping_toml,
@@ -95,6 +121,7 @@ impl MigrationApi {
         };
         let registry = self.state.registry.clone();
         blocking(move || {
+            let _permit = permit;
             let source = open_bytes(bytes, format, &mapping, &read).map_err(|e| invalid("chunk", e.to_string()))?;
             let opts = MapOptions {
                 source_file,
@@ -104,17 +131,27 @@ impl MigrationApi {
                 .map_err(|e| invalid("header.mapping_toml", e.to_string()))?;
             let sink = RegistrySink::new(&registry, Some(caller));
             let mut rejects = Vec::new();
+            let mut reject_bytes = 0;
+            let mut rejects_omitted = 0;
             let summary = run_import(
                 source,
                 &mapper,
                 &sink,
                 &mut |r| {
-                    rejects.push(ImportReject {
+                    let reject = ImportReject {
                         line: r.line,
                         column: r.column.clone(),
                         value: mask_personal(&r.value),
                         reason: r.reason.clone(),
-                    });
+                    };
+                    // Tag and length prefix of the repeated field included.
+                    let size = reject.encoded_len() + 8;
+                    if rejects_omitted == 0 && reject_bytes + size <= MAX_REJECT_BYTES {
+                        reject_bytes += size;
+                        rejects.push(reject);
+                    } else {
+                        rejects_omitted += 1;
+                    }
                     Ok(())
                 },
                 &RunOptions::default(),
@@ -128,6 +165,7 @@ impl MigrationApi {
                 rejected_rows: summary.rejected_rows,
                 flagged: summary.flagged,
                 rejects,
+                rejects_omitted,
             })
         })
         .await

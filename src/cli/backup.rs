@@ -86,6 +86,9 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         }
     };
     std::fs::rename(&partial, &args.out)?;
+    // The file was synced before the rename; make the rename itself durable.
+    let dir = args.out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()?;
     let bytes = std::fs::metadata(&args.out)?.len();
     eprintln!(
         "backup of {} ({from}) written to {}: {} entries ({} licences, {} events, {} audit entries), {bytes} bytes in {:.2} s, sha256 {}",

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Burst of public verification calls per client IP address above the rate.
     #[arg(long, env = "ELICENCE_VERIFY_BURST_PER_CLIENT", default_value_t = 100)]
     pub verify_burst_per_client: u32,
+    /// Streamed imports (MigrationService) running at once; more are refused
+    /// (RESOURCE_EXHAUSTED). Each may buffer up to 256 MiB of export.
+    #[arg(long, env = "ELICENCE_MAX_CONCURRENT_IMPORTS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_imports: u32,
     /// Serve TLS with this certificate chain (PEM); needs `--tls-key`.
     #[arg(long, env = "ELICENCE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -92,6 +96,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_concurrent_requests: args.max_concurrent_requests,
         verify_rate_per_client: args.verify_rate_per_client,
         verify_burst_per_client: args.verify_burst_per_client,
+        max_concurrent_imports: args.max_concurrent_imports as usize,
         ..Limits::default()
     };
 

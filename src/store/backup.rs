@@ -225,7 +225,7 @@ impl SledStore {
         })?;
         // Serials come from this counter: continue above everything issued before.
         while store.db.generate_id()? < rebuilt.sequence_floor {}
-        store.db.flush()?;
+        store.flush_durably()?;
         Ok(rebuilt)
     }
 }

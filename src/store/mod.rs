@@ -178,6 +178,12 @@ impl From<sled::Error> for StoreError {
     }
 }
 
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The storage interface. All methods are synchronous and short (no fsync); durability

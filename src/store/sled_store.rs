@@ -59,6 +59,8 @@ pub struct SledStore {
     pub(super) catalog: Tree,
     pub(super) audit: Tree,
     pub(super) templates: Tree,
+    /// sled's log file, kept open to make flushes durable (see [`durable_flush`]).
+    log: Arc<std::fs::File>,
     commit: GroupCommit,
     /// Writes pass it; a backup cuts through it (see `snapshot`).
     pub(super) gate: WriteGate,
@@ -82,6 +84,21 @@ impl Writer<'_> {
         t[tree].insert(k, v)?;
         Ok(())
     }
+}
+
+/// sled 0.34 keeps everything in this one log file under the data directory.
+const SLED_LOG: &str = "db";
+
+/// `Db::flush` writes sled's buffers with `sync_file_range`, which waits for the pages to
+/// reach the device but neither flushes the device's volatile write cache nor makes the
+/// file's new length durable (sled issues #1351 and #1452): an acknowledged write could
+/// be lost on power failure, though not on a process crash. An `fdatasync` of the log
+/// file after it closes both gaps. Group commit runs this once for every waiter queued
+/// meanwhile, so its cost is shared.
+fn durable_flush(db: &Db, log: &std::fs::File) -> Result<()> {
+    db.flush()?;
+    log.sync_data()?;
+    Ok(())
 }
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
@@ -114,10 +131,13 @@ impl SledStore {
             // Durability is ours to request (group commit); no background timer flushes.
             .flush_every_ms(None)
             .open()?;
-        SledStore::with_db(db)
+        let log = Arc::new(std::fs::File::open(dir.join(SLED_LOG))?);
+        // sled creates its files on first open; make their directory entries durable.
+        std::fs::File::open(dir)?.sync_all()?;
+        SledStore::with_db(db, log)
     }
 
-    fn with_db(db: Db) -> Result<SledStore> {
+    fn with_db(db: Db, log: Arc<std::fs::File>) -> Result<SledStore> {
         let trees = TREE_NAMES
             .iter()
             .map(|n| db.open_tree(n))
@@ -126,9 +146,11 @@ impl SledStore {
         let audit = db.open_tree("audit")?;
         let templates = db.open_tree("templates")?;
         let flush_db = db.clone();
-        let commit = GroupCommit::start(Arc::new(move || flush_db.flush().map(|_| ()).map_err(StoreError::from)));
+        let flush_log = log.clone();
+        let commit = GroupCommit::start(Arc::new(move || durable_flush(&flush_db, &flush_log)));
         Ok(SledStore {
             db,
+            log,
             trees,
             catalog,
             audit,
@@ -136,6 +158,11 @@ impl SledStore {
             commit,
             gate: WriteGate::new(TREE_NAMES.len() + 3),
         })
+    }
+
+    /// Flushes sled and makes the flushed bytes durable; see [`durable_flush`].
+    pub(super) fn flush_durably(&self) -> Result<()> {
+        durable_flush(&self.db, &self.log)
     }
 
     /// The raw sled database (backup and consistency tooling inside this module's crate).
@@ -542,8 +569,7 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        self.flush_durably()
     }
 
     fn index_entries(&self) -> Result<super::IndexEntries> {

@@ -106,6 +106,64 @@ async fn requests_beyond_the_server_wide_cap_are_shed() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_beyond_the_cap_are_refused_before_reading_the_export() {
+    let server = spawn_server_with_limits(Limits {
+        max_concurrent_imports: 1,
+        ..Limits::default()
+    })
+    .await;
+    let open_import = || {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.try_send(ImportLicencesRequest {
+            part: Some(Part::Header(ImportHeader {
+                mapping_toml: String::new(),
+                format: "csv".into(),
+                ..Default::default()
+            })),
+        })
+        .unwrap();
+        let mut migration = MigrationServiceClient::new(server.channel.clone());
+        let call = tokio::spawn(async move {
+            migration
+                .import_licences(authed(SCJGJ, tokio_stream::wrappers::ReceiverStream::new(rx)))
+                .await
+        });
+        (tx, call)
+    };
+    // The first import holds the only permit while its stream stays open. It may itself
+    // be refused if a probe holds the permit when it arrives; then it is opened again.
+    let (mut held_tx, mut held) = open_import();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        assert!(std::time::Instant::now() < deadline, "a second import was never refused");
+        if held.is_finished() {
+            (held_tx, held) = open_import();
+        }
+        let (tx, probe) = open_import();
+        drop(tx);
+        match probe.await.unwrap() {
+            // Refused for the cap: what this test waits for.
+            Err(s) if s.code() == Code::ResourceExhausted => break s,
+            // It got the permit first and ended (empty mapping): try again.
+            Err(s) if s.code() == Code::InvalidArgument => tokio::task::yield_now().await,
+            other => panic!("unexpected answer: {other:?}"),
+        }
+    };
+    assert!(refused.message().contains("at most 1 imports"), "{}", refused.message());
+    assert!(!held.is_finished(), "the first import is still open");
+    // When the first ends, the permit is free again.
+    drop(held_tx);
+    let first = held.await.unwrap().unwrap_err();
+    assert_eq!(first.code(), Code::InvalidArgument, "{first:?}");
+    let (tx, call) = open_import();
+    drop(tx);
+    let next = call.await.unwrap().unwrap_err();
+    assert_eq!(next.code(), Code::InvalidArgument, "the next import runs: {next:?}");
+    assert!(next.message().contains("mapping"), "{}", next.message());
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn oversized_requests_and_fields_get_clear_errors() {
     let server = spawn_server_with_limits(Limits {

@@ -86,6 +86,37 @@ async fn grpc_import_reports_bad_rows_and_is_idempotent() {
 }
 
 #[tokio::test]
+async fn a_flood_of_bad_rows_is_counted_past_the_response_bound() {
+    let server = spawn_server().await;
+    // 3,000 rows whose issue date is 1,000 characters of junk: ~3 MB of rejects.
+    let junk = "无".repeat(1000);
+    let mut csv = String::from(
+        "证照类型,证照编号,证照标识,发证机关,发证机关代码,发证日期,持证主体,持证主体代码,有效期起始,有效期截止,行政区划,关联事项,住所,法定代表人,注册资本,经营范围,执业类别\n",
+    );
+    for i in 0..3000 {
+        csv.push_str(&format!(
+            "营业执照,FLOOD-{i},,荆门市市场监督管理局,11420800MB1A234561,{junk},荆门市某某有限公司,91420804MA4012HJ7L,,永久,420804,企业设立登记,荆门市,张三,20,一般项目,\n"
+        ));
+    }
+    let r = grpc_import(&server, SCJGJ, csv.into_bytes(), "csv").await;
+    assert_eq!(r.rows_read, 3000);
+    assert_eq!(r.rejected_rows, 3000);
+    assert_eq!(r.imported, 0);
+    let listed = r.rejects.len() as u64;
+    assert!(listed > 100, "the first rejects are listed: {listed}");
+    assert!(r.rejects_omitted > 0, "past 2 MiB the rest are only counted");
+    assert!(
+        listed + r.rejects_omitted >= 3000,
+        "every problem is listed or counted: {listed} + {}",
+        r.rejects_omitted
+    );
+    // Listed in source order, from the first data line.
+    assert_eq!(r.rejects[0].line, 2);
+    assert!(r.rejects.windows(2).all(|w| w[0].line <= w[1].line));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn cli_import_twice_then_serve_and_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
