@@ -120,7 +120,10 @@ pub async fn run(
         )
         .add_service(CatalogServiceServer::new(CatalogApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(AuditServiceServer::new(AuditApi::new(state.clone())).max_decoding_message_size(max))
-        .add_service(MigrationServiceServer::new(MigrationApi::new(state.clone(), limits.max_concurrent_imports)).max_decoding_message_size(max))
+        .add_service(
+            MigrationServiceServer::new(MigrationApi::new(state.clone(), limits.max_concurrent_imports))
+                .max_decoding_message_size(max),
+        )
         .add_service(DocumentServiceServer::new(DocumentApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(TemplateServiceServer::new(TemplateApi::new(state.clone())).max_decoding_message_size(max))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

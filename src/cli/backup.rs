@@ -87,7 +87,11 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     };
     std::fs::rename(&partial, &args.out)?;
     // The file was synced before the rename; make the rename itself durable.
-    let dir = args.out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = args
+        .out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::File::open(dir)?.sync_all()?;
     let bytes = std::fs::metadata(&args.out)?.len();
     eprintln!(

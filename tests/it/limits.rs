@@ -136,7 +136,10 @@ async fn imports_beyond_the_cap_are_refused_before_reading_the_export() {
     let (mut held_tx, mut held) = open_import();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let refused = loop {
-        assert!(std::time::Instant::now() < deadline, "a second import was never refused");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a second import was never refused"
+        );
         if held.is_finished() {
             (held_tx, held) = open_import();
         }
