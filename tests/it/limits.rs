@@ -10,6 +10,31 @@ use tonic::Code;
 
 use crate::common::*;
 
+type ImportCall =
+    tokio::task::JoinHandle<Result<tonic::Response<elicence::api::pb::ImportLicencesResponse>, tonic::Status>>;
+
+/// Opens a streamed import that has sent only its header (with an empty mapping, so it
+/// fails once the stream ends); it stays open, holding whatever it holds, until the
+/// returned sender is dropped.
+fn open_import(server: &TestServer) -> (tokio::sync::mpsc::Sender<ImportLicencesRequest>, ImportCall) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.try_send(ImportLicencesRequest {
+        part: Some(Part::Header(ImportHeader {
+            mapping_toml: String::new(),
+            format: "csv".into(),
+            ..Default::default()
+        })),
+    })
+    .unwrap();
+    let mut migration = MigrationServiceClient::new(server.channel.clone());
+    let call = tokio::spawn(async move {
+        migration
+            .import_licences(authed(SCJGJ, tokio_stream::wrappers::ReceiverStream::new(rx)))
+            .await
+    });
+    (tx, call)
+}
+
 #[tokio::test]
 async fn verification_flood_from_one_client_is_rate_limited() {
     let server = spawn_server_with_limits(Limits {
@@ -57,25 +82,7 @@ async fn requests_beyond_the_server_wide_cap_are_shed() {
     let id = issue_id(&server, "c-1", business_licence("C-1")).await;
     // An import stream left open holds the only slot. It may itself be shed if a
     // verification holds the slot when it arrives; then it is opened again.
-    let hold = || {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tx.try_send(ImportLicencesRequest {
-            part: Some(Part::Header(ImportHeader {
-                mapping_toml: String::new(),
-                format: "csv".into(),
-                ..Default::default()
-            })),
-        })
-        .unwrap();
-        let mut migration = MigrationServiceClient::new(server.channel.clone());
-        let held = tokio::spawn(async move {
-            migration
-                .import_licences(authed(SCJGJ, tokio_stream::wrappers::ReceiverStream::new(rx)))
-                .await
-        });
-        (tx, held)
-    };
-    let (mut tx, mut held) = hold();
+    let (mut tx, mut held) = open_import(&server);
     let mut client = server.verification();
     let mut shed = None;
     // Until the held stream reaches the server (no signal tells when): bounded in time.
@@ -89,7 +96,7 @@ async fn requests_beyond_the_server_wide_cap_are_shed() {
                 shed = Some(s);
                 break;
             }
-            Ok(_) if held.is_finished() => (tx, held) = hold(),
+            Ok(_) if held.is_finished() => (tx, held) = open_import(&server),
             Ok(_) => tokio::task::yield_now().await,
         }
     }
@@ -113,27 +120,9 @@ async fn imports_beyond_the_cap_are_refused_before_reading_the_export() {
         ..Limits::default()
     })
     .await;
-    let open_import = || {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tx.try_send(ImportLicencesRequest {
-            part: Some(Part::Header(ImportHeader {
-                mapping_toml: String::new(),
-                format: "csv".into(),
-                ..Default::default()
-            })),
-        })
-        .unwrap();
-        let mut migration = MigrationServiceClient::new(server.channel.clone());
-        let call = tokio::spawn(async move {
-            migration
-                .import_licences(authed(SCJGJ, tokio_stream::wrappers::ReceiverStream::new(rx)))
-                .await
-        });
-        (tx, call)
-    };
     // The first import holds the only permit while its stream stays open. It may itself
     // be refused if a probe holds the permit when it arrives; then it is opened again.
-    let (mut held_tx, mut held) = open_import();
+    let (mut held_tx, mut held) = open_import(&server);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let refused = loop {
         assert!(
@@ -141,9 +130,9 @@ async fn imports_beyond_the_cap_are_refused_before_reading_the_export() {
             "a second import was never refused"
         );
         if held.is_finished() {
-            (held_tx, held) = open_import();
+            (held_tx, held) = open_import(&server);
         }
-        let (tx, probe) = open_import();
+        let (tx, probe) = open_import(&server);
         drop(tx);
         match probe.await.unwrap() {
             // Refused for the cap: what this test waits for.
@@ -159,7 +148,7 @@ async fn imports_beyond_the_cap_are_refused_before_reading_the_export() {
     drop(held_tx);
     let first = held.await.unwrap().unwrap_err();
     assert_eq!(first.code(), Code::InvalidArgument, "{first:?}");
-    let (tx, call) = open_import();
+    let (tx, call) = open_import(&server);
     drop(tx);
     let next = call.await.unwrap().unwrap_err();
     assert_eq!(next.code(), Code::InvalidArgument, "the next import runs: {next:?}");
