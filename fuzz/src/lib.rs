@@ -109,19 +109,19 @@ pub fn import_bytes(bytes: Vec<u8>, format: Format, mapping_name: &str, opts: &R
     let Ok(source) = open_bytes(bytes, format, mapping, opts) else {
         return;
     };
-    let mut sink = MemorySink::default();
+    let sink = MemorySink::default();
     let mut rejects = RejectWriter::new(Vec::new(), true).expect("in-memory report");
     let run = run_import(
         source,
         mapper,
-        &mut sink,
+        &sink,
         &mut |r| rejects.write(r),
         &RunOptions { batch_size: 7 },
         &|_| {},
     );
     if let Ok(summary) = run {
         assert!(summary.is_balanced(), "{summary}");
-        assert_eq!(summary.imported as usize, sink.records.len());
+        assert_eq!(summary.imported as usize, sink.state().records.len());
         assert_eq!(summary.reject_problems, rejects.written());
     }
     let _ = rejects.into_inner().expect("in-memory report");
