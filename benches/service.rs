@@ -3,10 +3,11 @@
 //!
 //! - IssueLicence with 64 concurrent callers, each acknowledgement durable (group commit)
 //! - VerifyLicence with 64 concurrent callers
+//! - VerifyLicence and IssueLicence from one caller, one call at a time (latency alone)
 //! - the raw Ed25519 sign and verify rates measured in the same run, as the baseline
 //!
-//! `cargo bench --bench service` (env `BENCH_ISSUE`, `BENCH_VERIFY`, `BENCH_CONCURRENCY`
-//! change the request counts and concurrency).
+//! `cargo bench --bench service` (env `BENCH_ISSUE`, `BENCH_VERIFY`, `BENCH_CONCURRENCY`,
+//! `BENCH_SEQUENTIAL` change the request counts and concurrency).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,6 +118,7 @@ fn main() {
     let issue_n = env_usize("BENCH_ISSUE", 30_000);
     let verify_n = env_usize("BENCH_VERIFY", 60_000);
     let concurrency = env_usize("BENCH_CONCURRENCY", 64);
+    let sequential_n = env_usize("BENCH_SEQUENTIAL", 2_000);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
 
     println!("machine: {cores} cores; {concurrency} concurrent callers; client and server in one process");
@@ -183,10 +185,10 @@ fn main() {
         );
 
         let ids = Arc::new(std::mem::take(&mut *ids.lock().unwrap()));
-        let c = channels.clone();
+        let (c, ids0) = (channels.clone(), ids.clone());
         let verify = run_load(verify_n, concurrency, move |i| {
             let mut client = VerificationServiceClient::new(c[i % c.len()].clone());
-            let id = ids[i % ids.len()].clone();
+            let id = ids0[i % ids0.len()].clone();
             async move {
                 let r = client
                     .verify_licence(VerifyLicenceRequest { identifier: id })
@@ -202,6 +204,48 @@ fn main() {
             verify.p50.as_secs_f64() * 1e3,
             verify.p99.as_secs_f64() * 1e3
         );
+
+        // One caller, one call at a time: the latency a lone client sees, where any
+        // per-call stall (e.g. Nagle against delayed ACKs) is not hidden by concurrency.
+        let c = channels.clone();
+        let ids1 = ids.clone();
+        let sequential_verify = run_load(sequential_n, 1, move |i| {
+            let mut client = VerificationServiceClient::new(c[0].clone());
+            let id = ids1[i % ids1.len()].clone();
+            async move {
+                let r = client
+                    .verify_licence(VerifyLicenceRequest { identifier: id })
+                    .await
+                    .expect("verify");
+                assert!(r.into_inner().authentic);
+            }
+        })
+        .await;
+        let c = channels.clone();
+        let sequential_issue = run_load(sequential_n / 4, 1, move |i| {
+            let mut client = LicenceServiceClient::new(c[0].clone());
+            async move {
+                let mut req = tonic::Request::new(IssueLicenceRequest {
+                    request_id: format!("bench-seq-{i}"),
+                    licence: Some(licence(issue_n + i)),
+                });
+                req.metadata_mut()
+                    .insert("authorization", "Bearer dev-scjgj-token".parse().unwrap());
+                client.issue_licence(req).await.expect("issue");
+            }
+        })
+        .await;
+        for (name, s, n) in [
+            ("VerifyLicence, 1 caller:   ", &sequential_verify, sequential_n),
+            ("IssueLicence, 1 caller:    ", &sequential_issue, sequential_n / 4),
+        ] {
+            println!(
+                "{name} {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({n} requests)",
+                s.rate,
+                s.p50.as_secs_f64() * 1e3,
+                s.p99.as_secs_f64() * 1e3
+            );
+        }
         let _ = stop_tx.send(());
         server.await.unwrap().unwrap();
     });

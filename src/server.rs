@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::api::pb::audit_service_server::AuditServiceServer;
@@ -63,6 +63,16 @@ impl Default for Limits {
             max_concurrent_imports: 2,
         }
     }
+}
+
+/// Accepted connections with Nagle's algorithm off and TCP keepalive on. `Server`'s own
+/// `tcp_nodelay` (on by default) applies only when tonic binds the address itself, not to
+/// a listener handed in: without this, a response's last small segment waits for the
+/// peer's delayed ACK, and each call of a sequential client took 20–40 ms on loopback.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)))
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests and flushes the store.
@@ -126,7 +136,7 @@ pub async fn run(
         )
         .add_service(DocumentServiceServer::new(DocumentApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(TemplateServiceServer::new(TemplateApi::new(state.clone())).max_decoding_message_size(max))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;
     registry.store().flush()?;
     Ok(())
