@@ -161,3 +161,25 @@ fn regenerate_xlsx_fixture() {
     let f = std::fs::File::create(path).unwrap();
     gen_sample(40, 3, SampleFormat::Xlsx, true, f).unwrap();
 }
+
+/// Found by the `import_xlsx` fuzz target: a cell reference with a row number too large
+/// for a u32 makes calamine 0.38 overflow (a panic where overflow checks are on, as in
+/// tests). The import reports where reading stopped instead of panicking or ending
+/// quietly as if the sheet were done.
+#[test]
+fn a_panic_inside_the_xlsx_parser_is_reported_not_swallowed() {
+    let input =
+        std::fs::read(root().join("fuzz/corpus/import_xlsx/regression-calamine-cell-reference-overflow")).unwrap();
+    // The fuzz input's first byte chose the mapping (0: sample.toml); the rest is the file.
+    assert_eq!(input[0] % 3, 0);
+    let mapping = Mapping::load(&root().join("templates/mappings/sample.toml")).unwrap();
+    let source = open_bytes(input[1..].to_vec(), Format::Xlsx, &mapping, &ReadOptions::default()).unwrap();
+    let items: Vec<_> = source.collect();
+    let last = items.last().expect("the reader reports something");
+    let reject = last.as_ref().expect_err("the last item is the failure");
+    assert!(
+        reject.reason.contains("the XLSX parser stopped on malformed data") && reject.reason.contains("not read"),
+        "{reject:?}"
+    );
+    assert!(reject.line >= 1);
+}

@@ -2,8 +2,15 @@
 //! header, each later non-empty row a record numbered by its sheet row. Cells are read
 //! one at a time on a worker thread and handed over through a small bounded channel, so
 //! memory holds the shared-string table and a few rows, never the whole sheet.
+//!
+//! calamine parses hostile bytes, and fuzzing found it can panic on them (an arithmetic
+//! overflow on a huge cell reference, in builds with overflow checks). Every call into
+//! it is contained: a panic while opening becomes an `ImportError`, a panic while
+//! reading becomes a reject at the last row reached — the rows after it are reported as
+//! not read, never silently dropped.
 
 use std::io::{Read, Seek};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
@@ -28,6 +35,38 @@ impl Iterator for XlsxRows {
 }
 
 pub(crate) fn open<R: Read + Seek + Send + 'static>(input: R, opts: &Settled) -> Result<XlsxRows, ImportError> {
+    let opened = catch_unwind(AssertUnwindSafe(|| open_sheet(input, opts)));
+    let (book, sheet) = opened.unwrap_or_else(|panic| {
+        Err(ImportError::Xlsx(format!(
+            "malformed workbook: the XLSX parser failed ({})",
+            panic_message(&*panic)
+        )))
+    })?;
+    let (tx, rx) = sync_channel(256);
+    std::thread::Builder::new()
+        .name("xlsx-reader".into())
+        .spawn(move || {
+            let mut last_line = 0;
+            let read = catch_unwind(AssertUnwindSafe(|| read_sheet(book, &sheet, &tx, &mut last_line)));
+            if let Err(panic) = read {
+                let _ = tx.send(Err(Reject::new(
+                    last_line + 1,
+                    "",
+                    "",
+                    format!(
+                        "reading the sheet failed: the XLSX parser stopped on malformed data ({}); \
+                         rows from here on were not read",
+                        panic_message(&*panic)
+                    ),
+                )));
+            }
+        })
+        .map_err(|e| ImportError::Xlsx(format!("starting the reader thread: {e}")))?;
+    Ok(XlsxRows { rx })
+}
+
+/// The workbook and the name of the sheet to read, checked to open.
+fn open_sheet<R: Read + Seek>(input: R, opts: &Settled) -> Result<(Xlsx<R>, String), ImportError> {
     let mut book: Xlsx<R> = Xlsx::new(input).map_err(|e| ImportError::Xlsx(e.to_string()))?;
     let names = book.sheet_names();
     let sheet = match &opts.sheet {
@@ -45,12 +84,15 @@ pub(crate) fn open<R: Read + Seek + Send + 'static>(input: R, opts: &Settled) ->
     // Fail early on a sheet that cannot be opened.
     book.worksheet_cells_reader(&sheet)
         .map_err(|e| ImportError::Xlsx(format!("sheet {sheet:?}: {e}")))?;
-    let (tx, rx) = sync_channel(256);
-    std::thread::Builder::new()
-        .name("xlsx-reader".into())
-        .spawn(move || read_sheet(book, &sheet, &tx))
-        .map_err(|e| ImportError::Xlsx(format!("starting the reader thread: {e}")))?;
-    Ok(XlsxRows { rx })
+    Ok((book, sheet))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// A cell as source text; `Err` carries the Excel error shown in the cell (`#N/A`).
@@ -82,7 +124,9 @@ struct Pending {
     cells: Vec<(u32, Result<String, String>)>,
 }
 
-fn read_sheet<R: Read + Seek>(mut book: Xlsx<R>, sheet: &str, tx: &SyncSender<Item>) {
+/// Sends the sheet's rows; `last_line` follows the last row sent, so that a failure can
+/// say where reading stopped.
+fn read_sheet<R: Read + Seek>(mut book: Xlsx<R>, sheet: &str, tx: &SyncSender<Item>, last_line: &mut u64) {
     let mut cells = match book.worksheet_cells_reader(sheet) {
         Ok(c) => c,
         Err(e) => {
@@ -105,6 +149,7 @@ fn read_sheet<R: Read + Seek>(mut book: Xlsx<R>, sheet: &str, tx: &SyncSender<It
         let (row, col) = cell.get_position();
         if pending.as_ref().is_some_and(|p| p.row != row) {
             let done = pending.take().expect("checked above");
+            *last_line = u64::from(done.row) + 1;
             if !emit(done, &mut columns, tx) {
                 return;
             }
