@@ -67,6 +67,39 @@ fn licence(i: usize) -> pb::Licence {
     elicence::testing::business_licence(format!("BENCH{i:09}"))
 }
 
+/// Issues one licence as the example 市场监管局 and returns its identifier.
+async fn issue_one(channel: Channel, request_id: String, licence: pb::Licence) -> String {
+    let mut req = tonic::Request::new(IssueLicenceRequest {
+        request_id,
+        licence: Some(licence),
+    });
+    req.metadata_mut()
+        .insert("authorization", "Bearer dev-scjgj-token".parse().unwrap());
+    let r = LicenceServiceClient::new(channel)
+        .issue_licence(req)
+        .await
+        .expect("issue");
+    r.into_inner().identifier
+}
+
+/// Verifies one licence publicly; it must be authentic.
+async fn verify_one(channel: Channel, identifier: String) {
+    let r = VerificationServiceClient::new(channel)
+        .verify_licence(VerifyLicenceRequest { identifier })
+        .await
+        .expect("verify");
+    assert!(r.into_inner().authentic);
+}
+
+fn report(name: &str, s: &Stats, requests: usize) {
+    println!(
+        "{name:<28} {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({requests} requests)",
+        s.rate,
+        s.p50.as_secs_f64() * 1e3,
+        s.p99.as_secs_f64() * 1e3
+    );
+}
+
 async fn run_load<F, Fut>(total: usize, concurrency: usize, make: F) -> Stats
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
@@ -163,89 +196,40 @@ fn main() {
         let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(issue_n)));
         let (c, ids2) = (channels.clone(), ids.clone());
         let issue = run_load(issue_n, concurrency, move |i| {
-            let mut client = LicenceServiceClient::new(c[i % c.len()].clone());
-            let ids = ids2.clone();
+            let (channel, ids) = (c[i % c.len()].clone(), ids2.clone());
             async move {
-                let mut req = tonic::Request::new(IssueLicenceRequest {
-                    request_id: format!("bench-{i}"),
-                    licence: Some(licence(i)),
-                });
-                req.metadata_mut()
-                    .insert("authorization", "Bearer dev-scjgj-token".parse().unwrap());
-                let r = client.issue_licence(req).await.expect("issue");
-                ids.lock().unwrap().push(r.into_inner().identifier);
+                let id = issue_one(channel, format!("bench-{i}"), licence(i)).await;
+                ids.lock().unwrap().push(id);
             }
         })
         .await;
-        println!(
-            "IssueLicence (durable ack): {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({issue_n} requests)",
-            issue.rate,
-            issue.p50.as_secs_f64() * 1e3,
-            issue.p99.as_secs_f64() * 1e3
-        );
+        report("IssueLicence (durable ack):", &issue, issue_n);
 
         let ids = Arc::new(std::mem::take(&mut *ids.lock().unwrap()));
         let (c, ids0) = (channels.clone(), ids.clone());
         let verify = run_load(verify_n, concurrency, move |i| {
-            let mut client = VerificationServiceClient::new(c[i % c.len()].clone());
-            let id = ids0[i % ids0.len()].clone();
-            async move {
-                let r = client
-                    .verify_licence(VerifyLicenceRequest { identifier: id })
-                    .await
-                    .expect("verify");
-                assert!(r.into_inner().authentic);
-            }
+            verify_one(c[i % c.len()].clone(), ids0[i % ids0.len()].clone())
         })
         .await;
-        println!(
-            "VerifyLicence:              {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({verify_n} requests)",
-            verify.rate,
-            verify.p50.as_secs_f64() * 1e3,
-            verify.p99.as_secs_f64() * 1e3
-        );
+        report("VerifyLicence:", &verify, verify_n);
 
         // One caller, one call at a time: the latency a lone client sees, where any
         // per-call stall (e.g. Nagle against delayed ACKs) is not hidden by concurrency.
-        let c = channels.clone();
-        let ids1 = ids.clone();
+        let (c, ids1) = (channels.clone(), ids.clone());
         let sequential_verify = run_load(sequential_n, 1, move |i| {
-            let mut client = VerificationServiceClient::new(c[0].clone());
-            let id = ids1[i % ids1.len()].clone();
-            async move {
-                let r = client
-                    .verify_licence(VerifyLicenceRequest { identifier: id })
-                    .await
-                    .expect("verify");
-                assert!(r.into_inner().authentic);
-            }
+            verify_one(c[0].clone(), ids1[i % ids1.len()].clone())
         })
         .await;
+        report("VerifyLicence, 1 caller:", &sequential_verify, sequential_n);
         let c = channels.clone();
         let sequential_issue = run_load(sequential_n / 4, 1, move |i| {
-            let mut client = LicenceServiceClient::new(c[0].clone());
+            let channel = c[0].clone();
             async move {
-                let mut req = tonic::Request::new(IssueLicenceRequest {
-                    request_id: format!("bench-seq-{i}"),
-                    licence: Some(licence(issue_n + i)),
-                });
-                req.metadata_mut()
-                    .insert("authorization", "Bearer dev-scjgj-token".parse().unwrap());
-                client.issue_licence(req).await.expect("issue");
+                issue_one(channel, format!("bench-seq-{i}"), licence(issue_n + i)).await;
             }
         })
         .await;
-        for (name, s, n) in [
-            ("VerifyLicence, 1 caller:   ", &sequential_verify, sequential_n),
-            ("IssueLicence, 1 caller:    ", &sequential_issue, sequential_n / 4),
-        ] {
-            println!(
-                "{name} {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({n} requests)",
-                s.rate,
-                s.p50.as_secs_f64() * 1e3,
-                s.p99.as_secs_f64() * 1e3
-            );
-        }
+        report("IssueLicence, 1 caller:", &sequential_issue, sequential_n / 4);
         let _ = stop_tx.send(());
         server.await.unwrap().unwrap();
     });
