@@ -8,9 +8,12 @@
 //! noted value for any key written since the cut, and the live value otherwise, so what
 //! it emits is exactly the state at the cut, across all trees, while writers carry on.
 //!
-//! Why a first note is the value at the cut: a key's first post-cut note reads the key
-//! under the cut's lock before any post-cut write to it can commit (every such write
-//! notes first, and notes are serialised by that lock).
+//! Why the note kept for a key is its value at the cut: every post-cut write to a key
+//! notes it before writing, and a note reads the key, then keeps what it read only if
+//! no note for that key is there yet. A read that comes after some post-cut write to
+//! the key therefore comes after that write's note, and is dropped; the note that is
+//! kept read the key before any post-cut write to it, so it read the value at the cut.
+//! (The read happens outside the cut's lock: see `Cut::note`.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
@@ -37,11 +40,17 @@ impl Cut {
     }
 
     fn note<E>(&self, tree_id: usize, key: &[u8], read: impl FnOnce() -> Result<Option<IVec>, E>) -> Result<(), E> {
-        let mut prior = self.prior.lock().expect("cut lock");
-        if !prior[tree_id].contains_key(key) {
-            let old = read()?;
-            prior[tree_id].insert(key.to_vec(), old);
+        if self.prior.lock().expect("cut lock")[tree_id].contains_key(key) {
+            return Ok(());
         }
+        // Read without holding the cut's lock: a write inside a sled transaction holds
+        // sled's global lock and then takes this one, so reading sled under this one
+        // (as an audit append's plain `Tree::get` does) would invert the order and
+        // deadlock against it.
+        let old = read()?;
+        self.prior.lock().expect("cut lock")[tree_id]
+            .entry(key.to_vec())
+            .or_insert(old);
         Ok(())
     }
 
