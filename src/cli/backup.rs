@@ -182,13 +182,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     let store = SledStore::open(&args.data_dir)?;
-    let report = registry(store, &args.keys, args.allow_insecure_key_permissions)?.check()?;
-    print_report(&report.problems, &report.to_string());
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    check_store(store, &args.keys, args.allow_insecure_key_permissions)
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -206,7 +200,13 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let store = open_stopped(&args.data_dir)?;
-    let report = registry(store, &args.keys, args.allow_insecure_key_permissions)?.check()?;
+    check_store(store, &args.keys, args.allow_insecure_key_permissions)
+}
+
+/// Checks every signature, chain and index of `store`, prints the report, and exits 1
+/// on any problem.
+fn check_store(store: SledStore, keys: &Path, allow_insecure_key_permissions: bool) -> anyhow::Result<ExitCode> {
+    let report = registry(store, keys, allow_insecure_key_permissions)?.check()?;
     print_report(&report.problems, &report.to_string());
     Ok(if report.ok() {
         ExitCode::SUCCESS
