@@ -4,6 +4,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: sled 0.34 allocates and frees a copy of a tree
+/// page on every write, and glibc serves that churn slowly and keeps the freed memory
+/// fragmented. Measured on `elicence import` of 300,000 rows: 35.7 s and 331 MB peak
+/// against 52.5 s and 454 MB (docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ELICENCE_LOG").unwrap_or_else(|_| "info".into()))
