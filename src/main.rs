@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc rather than glibc's malloc: sled 0.34 allocates and frees a copy of a tree
-/// page on every write, and glibc serves that churn slowly and keeps the freed memory
-/// fragmented. Measured on `elicence import` of 300,000 rows: 35.7 s and 331 MB peak
-/// against 52.5 s and 454 MB (docs/BENCHMARKS.md).
+/// mimalloc (its v2 line) rather than glibc's malloc: sled 0.34 allocates and frees a copy
+/// of a tree page on every write, and glibc serves that churn slowly and fragments.
+/// `elicence import` of 300,000 rows: 33.0 s and 307 MB peak against 52.5 s and 454 MB;
+/// mimalloc v3 took 32.4 s and 336 MB. The server bounds its blocking threads (`serve
+/// --blocking-threads`), since each thread keeps a heap of its own (docs/BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// (RESOURCE_EXHAUSTED). Each may buffer up to 256 MiB of export.
     #[arg(long, env = "ELICENCE_MAX_CONCURRENT_IMPORTS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_imports: u32,
+    /// Threads for the store, signing and rendering work of requests (tokio's blocking
+    /// pool); default four per core, at least 8. Work beyond them waits in a queue, so the
+    /// number of threads — and the memory each keeps — stays bounded under load.
+    #[arg(long, env = "ELICENCE_BLOCKING_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub blocking_threads: Option<u32>,
     /// Serve TLS with this certificate chain (PEM); needs `--tls-key`.
     #[arg(long, env = "ELICENCE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -70,6 +75,15 @@ fn tls_config(args: &ServeArgs) -> anyhow::Result<Option<ServerTlsConfig>> {
             .client_auth_optional(true);
     }
     Ok(Some(tls))
+}
+
+/// Four blocking threads per core, at least 8. tokio's default (512) let a 32-caller mixed
+/// load grow the server to 44 threads, and every thread keeps its own allocator heap: with
+/// mimalloc the soak's RSS doubled (923 MiB against 473 MiB with 8 threads, the same
+/// throughput — docs/BENCHMARKS.md). The work is CPU- and store-bound on a few cores, so
+/// more threads only queue on sled's locks.
+fn default_blocking_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(4).max(8)
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -102,7 +116,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let tls = tls_config(&args)?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let blocking_threads = args.blocking_threads.map(|n| n as usize).unwrap_or_else(default_blocking_threads);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(blocking_threads)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), data_dir = %args.repository.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
