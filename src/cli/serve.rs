@@ -83,7 +83,10 @@ fn tls_config(args: &ServeArgs) -> anyhow::Result<Option<ServerTlsConfig>> {
 /// throughput — docs/BENCHMARKS.md). The work is CPU- and store-bound on a few cores, so
 /// more threads only queue on sled's locks.
 fn default_blocking_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(4).max(8)
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .saturating_mul(4)
+        .max(8)
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -116,7 +119,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let tls = tls_config(&args)?;
 
-    let blocking_threads = args.blocking_threads.map(|n| n as usize).unwrap_or_else(default_blocking_threads);
+    let blocking_threads = args
+        .blocking_threads
+        .map(|n| n as usize)
+        .unwrap_or_else(default_blocking_threads);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(blocking_threads)
         .enable_all()
