@@ -18,11 +18,11 @@ use elicence::api::pb::verification_service_client::VerificationServiceClient;
 use elicence::api::pb::{self, IssueLicenceRequest, VerifyLicenceRequest};
 use elicence::clock::SystemClock;
 use elicence::server::{self, Limits};
+use tonic::transport::Channel;
 
 /// The allocator the `elicence` binary uses, so the in-process server runs as in production.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use tonic::transport::Channel;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
