@@ -80,6 +80,7 @@ async fn the_pdf_carries_real_text_a_subset_font_and_a_qr_code_that_verifies_off
         "not a subset: {row}"
     );
     assert!(bytes.len() < 150_000, "{} bytes", bytes.len());
+    pdf::check_structure(dir.path(), &bytes);
 
     // The code scanned off the page is the announced payload, and it verifies with the
     // published keys alone against the record the service holds.
@@ -119,6 +120,7 @@ async fn a_copy_is_watermarked_for_the_receiving_department_and_its_qr_says_so()
     let (info, bytes) = pdf::collect(stream).await;
     assert_eq!(info.file_name, "91420800MA4F0002X1-加注件.pdf");
     let dir = tempfile::tempdir().unwrap();
+    pdf::check_structure(dir.path(), &bytes);
     let text = pdf::text(dir.path(), &bytes);
     for want in [
         "加注件",

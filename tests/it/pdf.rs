@@ -1,6 +1,7 @@
 //! Reading PDFs back the way a user does: poppler's `pdftotext` and `pdffonts`, the page
-//! rasterised by `pdftoppm` and its QR code read by `zbarimg` (Debian: poppler-utils,
-//! zbar-tools; `.ci/run` installs them). A missing tool fails the test, never skips it.
+//! rasterised by `pdftoppm` and its QR code read by `zbarimg`, the file's structure checked
+//! by `qpdf --check` (Debian: poppler-utils, zbar-tools, qpdf; `.ci/run` installs them).
+//! A missing tool fails the test, never skips it.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,10 +11,9 @@ use sha2::{Digest, Sha256};
 use tonic::Streaming;
 
 pub fn run(tool: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(tool)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{tool} is required ({e}); install Debian packages poppler-utils and zbar-tools"));
+    let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
+        panic!("{tool} is required ({e}); install Debian packages poppler-utils, zbar-tools and qpdf")
+    });
     assert!(
         out.status.success(),
         "{tool} {args:?}: {}",
@@ -43,6 +43,18 @@ pub async fn collect(mut stream: Streaming<PdfChunk>) -> (PdfInfo, Vec<u8>) {
     assert_eq!(info.sha256, Sha256::digest(&pdf).to_vec());
     assert!(pdf.starts_with(b"%PDF-"));
     (info, pdf)
+}
+
+/// qpdf finds the file's structure sound: a valid cross-reference table, every object and
+/// stream readable, no warning.
+pub fn check_structure(dir: &Path, pdf: &[u8]) {
+    let path = dir.join("check.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = String::from_utf8(run("qpdf", &["--check", path.to_str().unwrap()])).unwrap();
+    assert!(
+        out.contains("No syntax or stream encoding errors found") && !out.to_lowercase().contains("warning"),
+        "qpdf --check: {out}"
+    );
 }
 
 /// The text poppler extracts, without whitespace (wrapped lines break anywhere).
