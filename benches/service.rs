@@ -21,6 +21,7 @@ use elicence::server::{self, Limits};
 use tonic::transport::Channel;
 
 /// The allocator the `elicence` binary uses, so the in-process server runs as in production.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
