@@ -9,34 +9,11 @@
 //! any other, so the run goes on looking for panics of ours.
 #![no_main]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
-
 use elicence::import::{Format, ReadOptions};
 use libfuzzer_sys::fuzz_target;
 
-static PARSER_PANICS: AtomicUsize = AtomicUsize::new(0);
-
-fn tolerate_parser_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let abort = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let contained = ["/calamine-", "/quick-xml-", "/zip-"];
-            if info.location().is_some_and(|l| contained.iter().any(|c| l.file().contains(c))) {
-                let n = PARSER_PANICS.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    eprintln!("XLSX parser panic #{n}, contained by the reader: {info}");
-                }
-                return;
-            }
-            abort(info);
-        }));
-    });
-}
-
 fuzz_target!(|data: &[u8]| {
-    tolerate_parser_panics();
+    elicence_fuzz::contain_panics_from(&["/calamine-", "/quick-xml-", "/zip-"], "XLSX parser");
     let Some((&options, file)) = data.split_first() else {
         return;
     };

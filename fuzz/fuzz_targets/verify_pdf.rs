@@ -9,34 +9,12 @@
 //! other — ours, or an abort lopdf cannot unwind from (stack overflow, out of memory).
 #![no_main]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
-
 use elicence::licence::qr::QrPayload;
 use elicence::render::{extract_qr_payload, pdf_keywords};
 use libfuzzer_sys::fuzz_target;
 
-static LOPDF_PANICS: AtomicUsize = AtomicUsize::new(0);
-
-fn tolerate_lopdf_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let abort = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if info.location().is_some_and(|l| l.file().contains("lopdf")) {
-                let n = LOPDF_PANICS.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    eprintln!("lopdf panic #{n}, caught by pdf_keywords: {info}");
-                }
-                return;
-            }
-            abort(info);
-        }));
-    });
-}
-
 fuzz_target!(|data: &[u8]| {
-    tolerate_lopdf_panics();
+    elicence_fuzz::contain_panics_from(&["lopdf"], "lopdf");
     let _ = pdf_keywords(data);
     let Some(text) = extract_qr_payload(data) else {
         return;

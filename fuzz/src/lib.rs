@@ -126,3 +126,37 @@ pub fn import_bytes(bytes: Vec<u8>, format: Format, mapping_name: &str, opts: &R
     }
     let _ = rejects.into_inner().expect("in-memory report");
 }
+
+/// Lets panics raised inside the named crates' sources unwind (to the `catch_unwind` our
+/// code puts around those crates), counting them and printing the first few; any other
+/// panic goes to the previous hook, which under libFuzzer aborts the run. libFuzzer's own
+/// hook aborts on every panic, caught or not, so a target whose code contains a parser's
+/// panics calls this before each input; it installs its hook once per `what`, chained to
+/// the hooks before it (the corpus replay in `tests/fuzz_corpus.rs` runs several targets in
+/// one process). `sources` are path fragments of the crates' source files
+/// (`"/calamine-"`); `what` names them in the printed line.
+pub fn contain_panics_from(sources: &'static [&'static str], what: &'static str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    static INSTALLED: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if installed.contains(&what) {
+        return;
+    }
+    installed.push(what);
+    let contained = AtomicUsize::new(0);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info
+            .location()
+            .is_some_and(|l| sources.iter().any(|c| l.file().contains(c)))
+        {
+            let n = contained.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                eprintln!("{what} panic #{n}, contained by our catch_unwind: {info}");
+            }
+            return;
+        }
+        previous(info);
+    }));
+}
