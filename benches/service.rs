@@ -72,8 +72,8 @@ fn licence(i: usize) -> pb::Licence {
     elicence::testing::business_licence(format!("BENCH{i:09}"))
 }
 
-/// Issues one licence as the example 市场监管局 and returns its identifier.
-async fn issue_one(channel: Channel, request_id: String, licence: pb::Licence) -> String {
+/// Issues one licence as the example 市场监管局 and returns its identifier and 核验码.
+async fn issue_one(channel: Channel, request_id: String, licence: pb::Licence) -> (String, String) {
     let mut req = tonic::Request::new(IssueLicenceRequest {
         request_id,
         licence: Some(licence),
@@ -84,13 +84,19 @@ async fn issue_one(channel: Channel, request_id: String, licence: pb::Licence) -
         .issue_licence(req)
         .await
         .expect("issue");
-    r.into_inner().identifier
+    let r = r.into_inner();
+    (r.identifier, r.verification_code)
 }
 
-/// Verifies one licence publicly; it must be authentic.
-async fn verify_one(channel: Channel, identifier: String) {
+/// Verifies one licence publicly, as a holder does: identifier and 核验码. It must be
+/// authentic.
+async fn verify_one(channel: Channel, (identifier, verification_code): (String, String)) {
     let r = VerificationServiceClient::new(channel)
-        .verify_licence(VerifyLicenceRequest { identifier })
+        .verify_licence(VerifyLicenceRequest {
+            identifier,
+            verification_code,
+            ..Default::default()
+        })
         .await
         .expect("verify");
     assert!(r.into_inner().authentic);

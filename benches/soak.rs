@@ -63,7 +63,7 @@ async fn caller(channel: Channel, worker: u64, deadline: Instant, counters: Arc<
     let mut licences = LicenceServiceClient::new(channel.clone());
     let mut verification = VerificationServiceClient::new(channel.clone());
     let mut documents = DocumentServiceClient::new(channel);
-    let mut mine: Vec<String> = Vec::new();
+    let mut mine: Vec<(String, String)> = Vec::new();
     let mut n = 0u64;
     while Instant::now() < deadline {
         let kind = match n % 10 {
@@ -73,7 +73,7 @@ async fn caller(channel: Channel, worker: u64, deadline: Instant, counters: Arc<
             _ => 3,
         };
         let kind = if mine.is_empty() { 0 } else { kind };
-        let target = mine
+        let (target, code) = mine
             .get((n as usize * 7919) % mine.len().max(1))
             .cloned()
             .unwrap_or_default();
@@ -85,11 +85,16 @@ async fn caller(channel: Channel, worker: u64, deadline: Instant, counters: Arc<
                     licence: Some(licence(i)),
                 };
                 licences.issue_licence(authed(req, "dev-scjgj-token")).await.map(|r| {
-                    mine.push(r.into_inner().identifier);
+                    let r = r.into_inner();
+                    mine.push((r.identifier, r.verification_code));
                 })
             }
             1 => verification
-                .verify_licence(VerifyLicenceRequest { identifier: target })
+                .verify_licence(VerifyLicenceRequest {
+                    identifier: target,
+                    verification_code: code,
+                    ..Default::default()
+                })
                 .await
                 .and_then(|r| {
                     if r.into_inner().authentic {

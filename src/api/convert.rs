@@ -2,10 +2,12 @@
 
 use super::pb;
 use crate::catalog::{HolderCategory, LicenceType};
-use crate::licence::record::format_date;
+use crate::licence::public::PublicLicence;
+use crate::licence::record::{format_date, rfc3339};
 use crate::licence::signing::PublicKeyInfo;
 use crate::licence::status::LicenceStatus;
 use crate::licence::{Field, Invalid, Licence, LicenceDraft, Seal};
+use crate::registry::Verification;
 
 /// A submitted licence → draft. Output-only fields are ignored.
 pub fn draft_from_pb(l: pb::Licence) -> LicenceDraft {
@@ -107,6 +109,77 @@ pub fn licence_to_pb(l: Licence) -> pb::Licence {
     }
 }
 
+/// The public view of a licence (what [`crate::licence::public`] lets through) → the
+/// wire message; everything else stays empty.
+pub fn public_licence_to_pb(l: PublicLicence) -> pb::Licence {
+    pb::Licence {
+        identifier: l.identifier,
+        licence_name: l.licence_name,
+        licence_type_code: l.licence_type_code,
+        licence_number: l.licence_number,
+        issuer_name: l.issuer_name,
+        issuer_code: l.issuer_code,
+        issuer_level: l.issuer_level,
+        issue_date: format_date(l.issue_date),
+        holder_name: l.holder_name,
+        holder_code: l.holder_code,
+        holder_code_type: l.holder_code_type,
+        valid_from: format_date(l.valid_from),
+        valid_until: l.valid_until.map(format_date).unwrap_or_default(),
+        region_code: l.region_code,
+        fields: l
+            .fields
+            .into_iter()
+            .map(|f| pb::Field {
+                name: f.name,
+                value: f.value,
+            })
+            .collect(),
+        version: u32::from(l.version),
+        replaces: l.replaces.unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// The public answer → the wire message (the one conversion every public answer uses).
+pub fn verification_to_pb(v: Verification) -> pb::VerifyLicenceResponse {
+    let Verification {
+        identifier: _,
+        authentic,
+        status,
+        status_since,
+        detail,
+        licence,
+        current_identifier,
+        migrated,
+        digest,
+        key_id,
+        record_format,
+        copy,
+        checked_at,
+    } = v;
+    pb::VerifyLicenceResponse {
+        authentic,
+        status: status.map(status_to_pb).unwrap_or(pb::LicenceStatus::Unspecified) as i32,
+        status_code: status.map(|s| s.national_code().to_string()).unwrap_or_default(),
+        detail,
+        licence: licence.map(public_licence_to_pb),
+        current_identifier,
+        migrated,
+        digest: digest.map(|d| d.to_vec()).unwrap_or_default(),
+        key_id,
+        status_since: status_since.map(format_date).unwrap_or_default(),
+        record_format,
+        copy: copy.map(|c| pb::CopyVerification {
+            copy_for: c.fields.copy_for,
+            copy_purpose: c.fields.copy_purpose,
+            copy_until: c.fields.copy_until,
+            valid: c.valid,
+        }),
+        checked_at: rfc3339(checked_at),
+    }
+}
+
 pub fn status_to_pb(s: LicenceStatus) -> pb::LicenceStatus {
     match s {
         LicenceStatus::Valid => pb::LicenceStatus::Valid,
@@ -142,6 +215,7 @@ pub fn type_to_pb(t: LicenceType) -> pb::LicenceType {
         template_id: t.template_id,
         issuing_departments: t.issuing_departments,
         field_names: t.field_names,
+        public_fields: t.public_fields,
     }
 }
 
@@ -160,6 +234,7 @@ impl TryFrom<pb::LicenceType> for LicenceType {
             template_id,
             issuing_departments,
             field_names,
+            public_fields,
         } = t;
         let holder_category = HolderCategory::parse(&holder_category).ok_or_else(|| {
             Invalid::new(
@@ -178,6 +253,7 @@ impl TryFrom<pb::LicenceType> for LicenceType {
             template_id,
             issuing_departments,
             field_names,
+            public_fields,
         };
         t.validate()?;
         Ok(t)

@@ -47,6 +47,7 @@ impl From<ApiError> for Status {
                     tracing::warn!(error = %m, "unavailable");
                     Status::unavailable(m)
                 }
+                RegistryError::Throttled(m) => Status::resource_exhausted(m),
                 RegistryError::Store(s) => store_status(s),
             },
         }

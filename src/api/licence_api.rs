@@ -37,7 +37,7 @@ pub(crate) fn check_use_cause(use_cause: &str) -> Result<(), Invalid> {
             "is required: 1-200 characters stating why the licence is used (用证事由)",
         ));
     }
-    Ok(())
+    crate::licence::text::check_chars("use_cause", use_cause, crate::licence::text::Lines::Single)
 }
 
 /// Either an identifier, or a licence type code and number (resolved to the current
@@ -184,6 +184,7 @@ impl LicenceApi {
             digest: r.digest.to_vec(),
             signature: r.signature.to_vec(),
             key_id: r.key_id,
+            verification_code: r.verification_code,
         })
     }
 
@@ -205,6 +206,8 @@ impl LicenceApi {
             signed_record: view.record.bytes,
             signature: view.record.signature.to_vec(),
             key_id: view.record.key_id,
+            verification_code: view.licence.verification_code.clone().unwrap_or_default(),
+            record_format: view.licence.format(),
             licence: Some(licence_to_pb(view.licence)),
         })
     }

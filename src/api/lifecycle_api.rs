@@ -20,6 +20,7 @@ fn reissue_to_pb(r: Reissued) -> ReissueResponse {
         digest: r.new.digest.to_vec(),
         signature: r.new.signature.to_vec(),
         key_id: r.new.key_id,
+        verification_code: r.new.verification_code,
     }
 }
 

@@ -1,17 +1,20 @@
 //! `elicence.v1.VerificationService`: public verification and the published keys.
-//! No token; personal data masked.
+//! No token: the caller presents the licence (QR payload, or identifier + 核验码); a
+//! department may verify by identifier alone with its token, audited like any read.
 
 use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
-use super::convert::{key_to_pb, licence_to_pb, status_to_pb};
+use super::audit::{audited, AuditedRequest, AuditedResponse};
+use super::convert::{key_to_pb, verification_to_pb};
 use super::pb::verification_service_server::VerificationService;
-use super::pb::{
-    LicenceStatus, ListSigningKeysRequest, ListSigningKeysResponse, VerifyLicenceRequest, VerifyLicenceResponse,
-};
+use super::pb::{ListSigningKeysRequest, ListSigningKeysResponse, VerifyLicenceRequest, VerifyLicenceResponse};
 use super::{ApiError, AppState, RateLimiter};
-use crate::licence::{Invalid, LicenceId};
+use crate::licence::Invalid;
+use crate::registry::Presented;
+
+const METHOD: &str = "elicence.v1.VerificationService/VerifyLicence";
 
 pub struct VerificationApi {
     state: AppState,
@@ -37,6 +40,21 @@ impl VerificationApi {
     }
 }
 
+impl AuditedRequest for VerifyLicenceRequest {
+    fn use_cause(&self) -> &str {
+        "public verification by a department (VerifyLicence)"
+    }
+    fn identifiers(&self) -> Vec<String> {
+        vec![self.identifier.trim().to_string()]
+    }
+}
+impl AuditedResponse for VerifyLicenceResponse {}
+
+/// Whether the call carries department credentials (a token or a client certificate).
+fn has_credentials<T>(req: &Request<T>) -> bool {
+    req.metadata().contains_key("authorization") || req.peer_certs().is_some_and(|c| !c.is_empty())
+}
+
 #[tonic::async_trait]
 impl VerificationService for VerificationApi {
     async fn verify_licence(
@@ -44,23 +62,44 @@ impl VerificationService for VerificationApi {
         req: Request<VerifyLicenceRequest>,
     ) -> Result<Response<VerifyLicenceResponse>, Status> {
         self.admit(&req)?;
-        let VerifyLicenceRequest { identifier } = req.into_inner();
-        let identifier = identifier.trim();
-        identifier
-            .parse::<LicenceId>()
-            .map_err(|e| ApiError::from(Invalid::new("identifier", e.to_string())))?;
-        let v = self.state.registry.verify(identifier).map_err(ApiError::from)?;
-        Ok(Response::new(VerifyLicenceResponse {
-            authentic: v.authentic,
-            status: v.status.map(status_to_pb).unwrap_or(LicenceStatus::Unspecified) as i32,
-            status_code: v.status.map(|s| s.national_code().to_string()).unwrap_or_default(),
-            detail: v.detail,
-            licence: v.licence.map(licence_to_pb),
-            current_identifier: v.current_identifier,
-            migrated: v.migrated,
-            digest: v.digest.to_vec(),
-            key_id: v.key_id,
-        }))
+        let VerifyLicenceRequest {
+            identifier,
+            verification_code,
+            qr_payload,
+        } = req.get_ref();
+        let (identifier, code, qr) = (identifier.trim(), verification_code.trim(), qr_payload.trim());
+        let registry = &self.state.registry;
+        let presented = match (identifier, code, qr) {
+            (_, _, qr) if !qr.is_empty() => Presented::Qr(qr),
+            (id, code, _) if !id.is_empty() && !code.is_empty() => Presented::Code { identifier: id, code },
+            (id, _, _) if !id.is_empty() && has_credentials(&req) => {
+                let identifier = id.to_string();
+                return audited(&self.state, METHOD, req, |caller, _| async move {
+                    let presented = Presented::Reader {
+                        caller: &caller,
+                        identifier: &identifier,
+                    };
+                    Ok(verification_to_pb(registry.verify(presented)?))
+                })
+                .await;
+            }
+            (id, _, _) if !id.is_empty() => {
+                return Err(ApiError::from(Invalid::new(
+                    "verification_code",
+                    "is required with identifier: give the 核验码 printed on the licence, or qr_payload instead",
+                ))
+                .into())
+            }
+            _ => {
+                return Err(ApiError::from(Invalid::new(
+                    "qr_payload",
+                    "give the licence's QR payload, or its identifier and verification_code",
+                ))
+                .into())
+            }
+        };
+        let v = registry.verify(presented).map_err(ApiError::from)?;
+        Ok(Response::new(verification_to_pb(v)))
     }
 
     async fn list_signing_keys(

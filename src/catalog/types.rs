@@ -4,8 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::licence::codes;
-use crate::licence::Invalid;
+use crate::licence::{codes, public, text, Invalid};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,6 +63,10 @@ pub struct LicenceType {
     /// Type-specific fields in display order.
     #[serde(default)]
     pub field_names: Vec<String>,
+    /// The type-specific fields public verification may show (default: none). For a
+    /// natural person's licence the rule of [`crate::licence::public`] applies on top.
+    #[serde(default)]
+    pub public_fields: Vec<String>,
 }
 
 pub const AUTHORITY_LEVELS: [&str; 4] = ["国家级", "省部级", "地市级", "区县级"];
@@ -109,6 +112,23 @@ impl LicenceType {
         }
         if self.field_names.len() > 200 {
             return Err(Invalid::new(f("field_names"), "at most 200 fields"));
+        }
+        for (i, name) in self.field_names.iter().enumerate() {
+            text::check_line(&f(&format!("field_names[{i}]")), name, 128)?;
+        }
+        text::check_line(&f("name"), &self.name, 256)?;
+        text::check_line(&f("authority_name"), &self.authority_name, 512)?;
+        for (i, p) in self.public_fields.iter().enumerate() {
+            let field = f(&format!("public_fields[{i}]"));
+            if !self.field_names.contains(p) {
+                return Err(Invalid::new(field, format!("{p} is not one of field_names")));
+            }
+            if self.holder_category == HolderCategory::NaturalPerson && public::is_personal_field_name(p) {
+                return Err(Invalid::new(
+                    field,
+                    format!("{p} is a natural person's personal data and can never be public"),
+                ));
+            }
         }
         Ok(())
     }
@@ -175,5 +195,27 @@ mod tests {
         t.authority_level = "国家级".into();
         t.code = "11100000000013338A011".into();
         assert_eq!(t.validate().unwrap_err().field, "licence_type.code");
+    }
+
+    #[test]
+    fn public_fields_must_be_fields_and_never_a_persons_personal_data() {
+        let types = load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/catalog"))).unwrap();
+        let mut physician = types.iter().find(|t| t.name == "医师执业证书").unwrap().clone();
+        assert!(!physician.public_fields.iter().any(|f| f == "出生日期" || f == "性别"));
+        physician.public_fields.push("出生日期".into());
+        let e = physician.validate().unwrap_err();
+        assert!(e.field.starts_with("licence_type.public_fields["), "{e}");
+        assert!(e.reason.contains("never be public"), "{e}");
+        physician.public_fields.pop();
+        physician.public_fields.push("不存在".into());
+        assert!(physician
+            .validate()
+            .unwrap_err()
+            .reason
+            .contains("not one of field_names"));
+        // Types without a list show no type-specific field.
+        let mut t = physician.clone();
+        t.public_fields.clear();
+        t.validate().unwrap();
     }
 }

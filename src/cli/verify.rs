@@ -239,6 +239,6 @@ fn check_record(args: &VerifyArgs, record: &PathBuf, keys: &[PublicKeyInfo]) -> 
         "{} {} {}",
         licence.licence_name,
         licence.identifier,
-        licence.masked().holder_name
+        crate::licence::public::public_holder(&licence).0
     ))
 }

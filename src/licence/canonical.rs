@@ -80,6 +80,10 @@ pub fn licence_bytes(l: &Licence) -> Vec<u8> {
         w.raw(",\"replaces\":");
         w.string(r);
     }
+    if let Some(salt) = &l.salt {
+        w.raw(",\"salt\":");
+        w.string(salt);
+    }
     w.raw(",\"schema\":");
     w.string(&l.schema);
     w.raw(",\"seal\":{\"seal_name\":");
@@ -96,6 +100,10 @@ pub fn licence_bytes(l: &Licence) -> Vec<u8> {
     match l.valid_until {
         Some(d) => w.string(&format_date(d)),
         None => w.raw("null"),
+    }
+    if let Some(code) = &l.verification_code {
+        w.raw(",\"verification_code\":");
+        w.string(code);
     }
     w.raw(",\"version\":");
     w.number(u64::from(l.version));
@@ -125,11 +133,13 @@ fn estimate(l: &Licence) -> usize {
         &l.seal.signer,
         &l.signed_at,
     ];
+    let secrets =
+        l.salt.as_ref().map_or(0, |s| s.len() + 10) + l.verification_code.as_ref().map_or(0, |c| c.len() + 22);
     let fields: usize = l.fields.iter().map(|f| f.name.len() + f.value.len() + 24).sum();
     let provenance = l.provenance.as_ref().map_or(0, |p| {
         p.source_system.len() + p.source_file.len() + p.original_issue_date.len() + 160
     });
-    texts.iter().map(|t| t.len() + 3).sum::<usize>() + fields + provenance + 400
+    texts.iter().map(|t| t.len() + 3).sum::<usize>() + fields + provenance + secrets + 400
 }
 
 struct Writer(Vec<u8>);
@@ -220,6 +230,7 @@ mod tests {
             version in any::<u16>(),
             replaces in proptest::option::of(text()),
             provenance in proptest::option::of(provenance()),
+            secrets in (proptest::option::of(text()), proptest::option::of(text())),
         ) -> Licence {
             let mut s = strings.into_iter();
             let mut next = || s.next().expect("18 strings");
@@ -247,6 +258,8 @@ mod tests {
                 provenance,
                 key_id: next(),
                 signed_at: next(),
+                salt: secrets.0,
+                verification_code: secrets.1,
             }
         }
     }

@@ -192,6 +192,21 @@ pub fn mask_code(code: &str) -> String {
     out
 }
 
+/// Masks any code of a natural person (resident ID, passport, …): at most the first and
+/// the last character stay, so no part of a birth date or sequence number shows.
+pub fn mask_personal_code(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    let n = chars.len();
+    if n <= 4 {
+        return "*".repeat(n);
+    }
+    let mut out = String::with_capacity(n);
+    out.push(chars[0]);
+    out.push_str(&"*".repeat(n - 2));
+    out.push(chars[n - 1]);
+    out
+}
+
 /// Masks a natural person's name: `张三` → `张*`, `张小明` → `张*明`, `欧阳小明` → `欧**明`.
 pub fn mask_person_name(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
@@ -265,7 +280,9 @@ mod tests {
 
     #[test]
     fn masking() {
-        assert_eq!(mask_code("420802199001011234"), "420802********1234");
+        assert_eq!(mask_code("91440300708461136T"), "914403********136T");
+        assert_eq!(mask_personal_code("420802199001011234"), "4****************4");
+        assert_eq!(mask_personal_code("E1234567"), "E******7");
         assert_eq!(mask_person_name("张小明"), "张*明");
         assert_eq!(mask_person_name("张三"), "张*");
         assert_eq!(mask_person_name("欧阳小明"), "欧**明");

@@ -4,10 +4,13 @@
 pub mod canonical;
 pub mod codes;
 pub mod identifier;
+pub mod public;
 pub mod qr;
 pub mod record;
+pub mod secrets;
 pub mod signing;
 pub mod status;
+pub mod text;
 
 pub use identifier::LicenceId;
 pub use record::{CheckDigits, Field, Invalid, Licence, LicenceDraft, Provenance, Seal};
@@ -66,11 +69,17 @@ mod worked_example {
         let keys = KeyRing::single(SigningKey::from_bytes(&[7u8; 32]));
         let (valid, _) = record::tests::sample_draft().validate(CheckDigits::Strict).unwrap();
         let id = LicenceId::new("11100000000013338W011", "11110000000021135M", "20260000001", 1).unwrap();
-        let licence = valid.into_licence(
+        // Fixed secrets, so the example is reproducible; real records get random ones.
+        let secrets = secrets::RecordSecrets {
+            salt: "5f3c9a0e7d21b4c86e0f1a2b3c4d5e6f".into(),
+            verification_code: "7K3M9Q2XP4".into(),
+        };
+        let licence = valid.into_licence_with(
             &id,
             "营业执照",
             keys.active_key_id(),
             time::macros::datetime!(2026-03-01 08:00 UTC),
+            secrets,
         );
         let signed = SignedRecord::sign(&licence, &keys);
         let public_key = keys.public_keys()[0].public_key;

@@ -114,13 +114,13 @@ impl QrPayload {
     }
 
     fn build(licence: &Licence, copy: Option<CopyFields>, keys: &KeyRing) -> Result<QrPayload, QrError> {
-        let public = licence.masked();
+        let (holder_name, holder_code_masked) = super::public::public_holder(licence);
         let mut p = QrPayload {
             identifier: licence.identifier.clone(),
             licence_type_code: licence.licence_type_code.clone(),
             licence_number: licence.licence_number.clone(),
-            holder_name: public.holder_name,
-            holder_code_masked: public.holder_code,
+            holder_name,
+            holder_code_masked,
             issuer_name: licence.issuer_name.clone(),
             valid_from: format_date(licence.valid_from),
             valid_until: licence.valid_until.map(format_date).unwrap_or_default(),
@@ -391,7 +391,12 @@ pub(crate) mod tests {
         l.holder_name = "李堃喆".into();
         let p = QrPayload::sign(&l, &ring).unwrap();
         assert_eq!(p.holder_name, "李*喆");
-        assert_eq!(p.holder_code_masked, "420802********1234");
+        assert_eq!(p.holder_code_masked, "4****************4");
+        // A passport or any other code of a natural person is masked too.
+        l.holder_code_type = "414".into();
+        l.holder_code = "E12345678".into();
+        let p = QrPayload::sign(&l, &ring).unwrap();
+        assert_eq!(p.holder_code_masked, "E*******8");
     }
 
     #[test]

@@ -6,9 +6,17 @@ use time::{Date, OffsetDateTime};
 
 use super::codes::{self, HOLDER_CODE_RESIDENT_ID, HOLDER_CODE_USCC};
 use super::identifier::LicenceId;
+use super::secrets::RecordSecrets;
 
 /// Schema tag carried inside every signed record, so verifiers know how to read it.
-pub const RECORD_SCHEMA: &str = "elicence.licence.v1";
+/// Format 2 adds the salt and the verification code (docs/VERIFYING.md).
+pub const RECORD_SCHEMA: &str = "elicence.licence.v2";
+/// Records signed before format 2: no salt, no verification code. They still verify.
+pub const RECORD_SCHEMA_V1: &str = "elicence.licence.v1";
+
+/// The earliest and latest dates a record may carry.
+pub const MIN_YEAR: i32 = 1900;
+pub const MAX_YEAR: i32 = 2199;
 
 /// Maximum lengths enforced on issue (bytes of UTF-8).
 pub const MAX_TEXT: usize = 512;
@@ -96,6 +104,14 @@ pub struct Licence {
     /// Key that signed this record and when (RFC 3339, UTC).
     pub key_id: String,
     pub signed_at: String,
+    /// Format 2: 128 random bits (hex), so the record's digest cannot be tested against
+    /// guesses of the personal data it holds. Never shown publicly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// Format 2: the 核验码 printed on the licence; presenting it with the identifier
+    /// proves possession. Never shown publicly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_code: Option<String>,
 }
 
 /// A field-level validation failure; `field` names the field path the caller sent.
@@ -115,12 +131,19 @@ impl Invalid {
     }
 }
 
-/// Parses an ISO `YYYY-MM-DD` date.
+/// Parses an ISO `YYYY-MM-DD` date between [`MIN_YEAR`] and [`MAX_YEAR`].
 pub fn parse_date(field: &str, s: &str) -> Result<Date, Invalid> {
-    Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
+    let d = Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
         .ok()
         .filter(|_| s.len() == 10)
-        .ok_or_else(|| Invalid::new(field, format!("must be a date YYYY-MM-DD, got {s:?}")))
+        .ok_or_else(|| Invalid::new(field, format!("must be a date YYYY-MM-DD, got {s:?}")))?;
+    if !(MIN_YEAR..=MAX_YEAR).contains(&d.year()) {
+        return Err(Invalid::new(
+            field,
+            format!("{s} is outside {MIN_YEAR}-01-01..{MAX_YEAR}-12-31"),
+        ));
+    }
+    Ok(d)
 }
 
 pub fn format_date(d: Date) -> String {
@@ -135,13 +158,7 @@ fn require(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
-    if value.len() > max {
-        return Err(Invalid::new(field, format!("longer than {max} bytes")));
-    }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(Invalid::new(field, "contains control characters"));
-    }
-    Ok(())
+    super::text::check_line(field, value, max)
 }
 
 /// The checked, parsed form of a draft, ready to be given an identifier and signed.
@@ -239,7 +256,12 @@ impl LicenceDraft {
         }
         for (i, f) in d.fields.iter().enumerate() {
             require(&format!("licence.fields[{i}].name"), &f.name, 128)?;
-            check_text(&format!("licence.fields[{i}].value"), &f.value, MAX_FIELD_VALUE)?;
+            let field = format!("licence.fields[{i}].value");
+            if f.value.len() > MAX_FIELD_VALUE {
+                return Err(Invalid::new(field, format!("longer than {MAX_FIELD_VALUE} bytes")));
+            }
+            // A type-specific value (经营范围 …) may span lines; nothing else may.
+            super::text::check_chars(&field, &f.value, super::text::Lines::Multi)?;
         }
         Ok((
             ValidDraft {
@@ -254,8 +276,21 @@ impl LicenceDraft {
 }
 
 impl ValidDraft {
-    /// Completes the record with its identifier, catalogue name and signing metadata.
+    /// Completes the record with its identifier, catalogue name and signing metadata, and
+    /// a fresh salt and verification code.
     pub fn into_licence(self, id: &LicenceId, licence_name: &str, key_id: &str, now: OffsetDateTime) -> Licence {
+        self.into_licence_with(id, licence_name, key_id, now, RecordSecrets::generate())
+    }
+
+    /// [`ValidDraft::into_licence`] with given secrets (reproducible examples and tests).
+    pub fn into_licence_with(
+        self,
+        id: &LicenceId,
+        licence_name: &str,
+        key_id: &str,
+        now: OffsetDateTime,
+        secrets: RecordSecrets,
+    ) -> Licence {
         let d = self.draft;
         let signed_at = rfc3339(now);
         let mut seal = d.seal;
@@ -289,6 +324,8 @@ impl ValidDraft {
             provenance: None,
             key_id: key_id.to_string(),
             signed_at,
+            salt: Some(secrets.salt),
+            verification_code: Some(secrets.verification_code),
         }
     }
 }
@@ -339,19 +376,13 @@ impl Licence {
         }
     }
 
-    /// Whether the holder is a natural person, whose name is personal data.
-    pub fn holder_is_person(&self) -> bool {
-        self.holder_code_type == HOLDER_CODE_RESIDENT_ID
-    }
-
-    /// A copy for public display: holder code masked, a person's name masked.
-    pub fn masked(&self) -> Licence {
-        let mut l = self.clone();
-        l.holder_code = codes::mask_code(&l.holder_code);
-        if l.holder_is_person() {
-            l.holder_name = codes::mask_person_name(&l.holder_name);
+    /// The record format: 2 for salted records with a verification code, 1 before.
+    pub fn format(&self) -> u32 {
+        if self.schema == RECORD_SCHEMA_V1 || self.salt.is_none() {
+            1
+        } else {
+            2
         }
-        l
     }
 }
 
@@ -421,7 +452,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn licence() -> Licence {
+    pub fn sample_licence() -> Licence {
         let (v, _) = sample_draft().validate(CheckDigits::Strict).unwrap();
         let id = LicenceId::new("11100000000013338W011", "11110000000021135M", "20260000001", 1).unwrap();
         v.into_licence(&id, "营业执照", "0123456789abcdef", datetime!(2026-03-01 08:00 UTC))
@@ -429,7 +460,7 @@ pub(crate) mod tests {
 
     #[test]
     fn canonical_bytes_are_sorted_and_round_trip() {
-        let l = licence();
+        let l = sample_licence();
         let bytes = l.canonical_bytes();
         let text = std::str::from_utf8(&bytes).unwrap();
         assert!(text.starts_with("{\"fields\":[{\"name\":\"注册资本\""), "{text}");
@@ -445,7 +476,7 @@ pub(crate) mod tests {
 
     #[test]
     fn field_order_is_part_of_the_record() {
-        let mut l = licence();
+        let mut l = sample_licence();
         let before = l.canonical_bytes();
         l.fields.reverse();
         assert_ne!(l.canonical_bytes(), before);
@@ -480,13 +511,71 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn masked_hides_personal_data() {
-        let mut l = licence();
-        l.holder_code_type = "111".into();
-        l.holder_code = "420802199001011234".into();
-        l.holder_name = "张小明".into();
-        let m = l.masked();
-        assert_eq!(m.holder_code, "420802********1234");
-        assert_eq!(m.holder_name, "张*明");
+    fn dates_are_bounded_and_records_carry_salt_and_code() {
+        for (date, ok) in [
+            ("1899-12-31", false),
+            ("1900-01-01", true),
+            ("2199-12-31", true),
+            ("9999-12-31", false),
+        ] {
+            let mut d = sample_draft();
+            d.valid_until = date.into();
+            d.issue_date = "1900-01-01".into();
+            d.valid_from = "1900-01-01".into();
+            let r = d.validate(CheckDigits::Strict);
+            assert_eq!(r.is_ok(), ok, "{date}: {r:?}");
+            if !ok {
+                assert!(r.unwrap_err().reason.contains("1900-01-01..2199-12-31"));
+            }
+        }
+        let a = sample_licence();
+        let b = sample_licence();
+        assert_eq!(a.format(), 2);
+        assert_ne!(a.salt, b.salt);
+        assert_ne!(a.canonical_bytes(), b.canonical_bytes(), "same data, different digests");
+        let text = String::from_utf8(a.canonical_bytes()).unwrap();
+        assert!(
+            text.contains(&format!("\"salt\":\"{}\"", a.salt.as_ref().unwrap())),
+            "{text}"
+        );
+        assert!(text.contains("\"verification_code\":"), "{text}");
+        let mut old = a.clone();
+        old.schema = RECORD_SCHEMA_V1.into();
+        old.salt = None;
+        old.verification_code = None;
+        assert_eq!(old.format(), 1);
+        assert!(!String::from_utf8(old.canonical_bytes()).unwrap().contains("salt"));
+    }
+
+    #[test]
+    fn hidden_characters_are_refused_in_every_text_field() {
+        for c in ['\u{202E}', '\u{200B}', '\u{1B}', '\0', '\n'] {
+            let mut d = sample_draft();
+            d.holder_name = format!("荆门{c}公司");
+            assert_eq!(
+                d.validate(CheckDigits::Strict).unwrap_err().field,
+                "licence.holder_name"
+            );
+            let mut d = sample_draft();
+            d.related_item = format!("x{c}");
+            assert_eq!(
+                d.validate(CheckDigits::Strict).unwrap_err().field,
+                "licence.related_item"
+            );
+            let mut d = sample_draft();
+            d.fields[1].name = format!("经营{c}范围");
+            assert_eq!(
+                d.validate(CheckDigits::Strict).unwrap_err().field,
+                "licence.fields[1].name"
+            );
+        }
+        let mut d = sample_draft();
+        d.fields[1].value = "食品销售\n餐饮服务".into();
+        d.clone().validate(CheckDigits::Strict).unwrap();
+        d.fields[1].value = "食品销售\u{202E}".into();
+        assert_eq!(
+            d.validate(CheckDigits::Strict).unwrap_err().field,
+            "licence.fields[1].value"
+        );
     }
 }

@@ -132,6 +132,23 @@ impl KeyRing {
         &self.keys[self.active].info.key_id
     }
 
+    /// A 32-byte secret for another purpose than signing, derived from the active key's
+    /// private half and a label naming the purpose (SHA-256 over label, a zero byte and
+    /// the key): replicas sharing the key share the secret; nothing derived reveals the
+    /// key, and secrets for different labels are unrelated.
+    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
+        let k = self.keys[self.active]
+            .signing
+            .as_ref()
+            .expect("checked at construction");
+        Sha256::new()
+            .chain_update(label.as_bytes())
+            .chain_update([0u8])
+            .chain_update(k.to_bytes())
+            .finalize()
+            .into()
+    }
+
     /// Signs with the active key.
     pub fn sign(&self, bytes: &[u8]) -> [u8; 64] {
         let k = self.keys[self.active]

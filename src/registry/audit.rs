@@ -4,11 +4,13 @@
 
 use std::sync::Mutex;
 
-use super::query::{decode_token, encode_token, page_size};
+use super::page_token::TokenScope;
+use super::query::page_size;
 use super::{Registry, RegistryError, Result};
 use crate::audit::{AuditEntry, AUDIT_SCHEMA, GENESIS_DIGEST};
 use crate::catalog::{Department, Role};
 use crate::licence::record::rfc3339;
+use crate::licence::text;
 use crate::licence::{signing, Invalid};
 use crate::store::{SignedAuditEntry, Store};
 
@@ -105,7 +107,17 @@ impl Registry {
             department_id: r.department.id.clone(),
             department_name: r.department.name.clone(),
             method: r.method.to_string(),
-            use_cause: r.use_cause.chars().take(200).collect(),
+            // A refused call is audited with the use cause it sent; characters that could
+            // hide or forge text in the log are replaced, never stored.
+            use_cause: r
+                .use_cause
+                .chars()
+                .take(200)
+                .map(|c| match text::refused(c, text::Lines::Single) {
+                    Some(_) => '\u{FFFD}',
+                    None => c,
+                })
+                .collect(),
             identifiers: r.identifiers,
             result: r.result.to_string(),
             prev_digest: hex::encode(head.prev),
@@ -146,6 +158,11 @@ impl Registry {
             q.identifier.as_deref().unwrap_or("")
         )
         .into_bytes();
+        let scope = TokenScope {
+            caller: &caller.code,
+            fingerprint: &fingerprint,
+        };
+        let now = self.clock.now();
         let head = self.store.last_audit()?;
         let mut page = AuditPage {
             head: head.as_ref().map(|h| (h.seq, signing::digest(&h.bytes))),
@@ -156,7 +173,7 @@ impl Registry {
         };
         let mut seq = match q.page_token.as_deref().filter(|t| !t.is_empty()) {
             Some(t) => {
-                let raw = decode_token(&fingerprint, t)?;
+                let raw = self.page_tokens.open(&scope, t, now)?;
                 u64::from_be_bytes(
                     raw.try_into()
                         .map_err(|_| Invalid::new("page_token", "is not a token of this query"))?,
@@ -171,7 +188,7 @@ impl Registry {
         let mut scanned = 0;
         while seq <= last {
             if page.entries.len() == size || scanned >= SCAN_BUDGET {
-                page.next_page_token = Some(encode_token(&fingerprint, &seq.to_be_bytes()));
+                page.next_page_token = Some(self.page_tokens.seal(&scope, &seq.to_be_bytes(), now));
                 return Ok(page);
             }
             let batch = self.store.audit_range(seq, BATCH)?;

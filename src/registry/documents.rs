@@ -133,6 +133,7 @@ impl Registry {
         if copy_for.is_empty() || copy_for.chars().count() > 64 {
             return Err(Invalid::new("receiving_department", "must name the department using the copy").into());
         }
+        crate::licence::text::check_chars("receiving_department", copy_for, crate::licence::text::Lines::Single)?;
         let now = self.clock.now().to_offset(crate::clock::LOCAL_OFFSET);
         Ok(CopyMark {
             copy_for: copy_for.to_string(),

@@ -26,6 +26,9 @@ pub enum RegistryError {
     Tampered(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Too many failed attempts; the caller must wait.
+    #[error("{0}")]
+    Throttled(String),
     #[error(transparent)]
     Store(StoreError),
 }

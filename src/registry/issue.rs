@@ -15,15 +15,22 @@ pub struct IssueResult {
     pub digest: [u8; 32],
     pub signature: [u8; 64],
     pub key_id: String,
+    /// The 核验码 of the new version (empty for a format-1 record).
+    pub verification_code: String,
 }
 
 impl IssueResult {
     pub fn of(record: &SignedRecord, identifier: String) -> IssueResult {
+        let verification_code = Licence::from_canonical(&record.bytes)
+            .ok()
+            .and_then(|l| l.verification_code)
+            .unwrap_or_default();
         IssueResult {
             identifier,
             digest: record.digest(),
             signature: record.signature,
             key_id: record.key_id.clone(),
+            verification_code,
         }
     }
 }
@@ -39,6 +46,22 @@ pub(crate) fn check_request_id(request_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// An issue date may be at most one day ahead of today (time zones, clocks).
+pub(crate) fn check_not_future(valid: &ValidDraft, today: time::Date) -> Result<()> {
+    if valid.issue_date > today.next_day().unwrap_or(today) {
+        return Err(Invalid::new(
+            "licence.issue_date",
+            format!(
+                "{} is in the future (today is {})",
+                crate::licence::record::format_date(valid.issue_date),
+                crate::licence::record::format_date(today)
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 impl Registry {
     /// Issues a licence for `caller`. Idempotent on `(caller, request_id)`: a retry returns
     /// the first result. Returns once the write is durable.
@@ -48,11 +71,13 @@ impl Registry {
             caller: caller.code.clone(),
             request_id: request_id.to_string(),
         };
+        // Validation and permission come before the idempotency check: a replay answers
+        // only a request that would itself be allowed.
+        let (valid, _) = draft.validate(CheckDigits::Strict)?;
+        let licence_type = self.type_for_issue(caller, &valid)?;
         if let Some(identifier) = self.store.replayed(&request)? {
             return self.replay(identifier).await;
         }
-        let (valid, _) = draft.validate(CheckDigits::Strict)?;
-        let licence_type = self.type_for_issue(caller, &valid)?;
         if self
             .store
             .find_number(&valid.draft.licence_type_code, &valid.draft.licence_number)?
@@ -119,6 +144,7 @@ impl Registry {
                 d.issuer_code, caller.name
             )));
         }
+        check_not_future(valid, self.clock.today())?;
         Ok(t)
     }
 

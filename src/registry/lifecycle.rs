@@ -114,9 +114,10 @@ pub struct Reissued {
 /// A reason is required on every lifecycle operation: it goes into the signed event.
 fn check_reason(reason: &str) -> Result<()> {
     let n = reason.trim().chars().count();
-    if n == 0 || n > 500 || reason.chars().any(|c| c.is_control() && c != '\n') {
+    if n == 0 || n > 500 {
         return Err(Invalid::new("reason", "is required: 1-500 characters").into());
     }
+    crate::licence::text::check_chars("reason", reason, crate::licence::text::Lines::Single)?;
     Ok(())
 }
 

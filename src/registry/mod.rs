@@ -12,10 +12,13 @@ mod history;
 mod issue;
 mod lifecycle;
 mod migrate;
+mod page_token;
 mod query;
 mod read;
 mod templates;
+mod throttle;
 mod verified;
+mod verify;
 
 pub use audit::{AccessRecord, AuditPage, AuditQuery};
 pub use check::CheckReport;
@@ -27,8 +30,9 @@ pub(crate) use lifecycle::type_of;
 pub use lifecycle::{Amendment, Reissue, Reissued, StatusChange, StatusChanged};
 pub use migrate::{migration_actor, RegistrySink};
 pub use query::{Query, QueryPage, Selector};
-pub use read::{LicenceView, Verification};
+pub use read::LicenceView;
 pub use templates::{Layout, BUILT_IN, MAX_TEMPLATE_BYTES};
+pub use verify::{CopyCheck, Presented, Verification};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -67,6 +71,10 @@ pub struct Registry {
     audit: Mutex<audit::AuditHead>,
     /// Current version of every licence template, parsed.
     layouts: RwLock<HashMap<String, Arc<Layout>>>,
+    /// Failed verification codes per identifier.
+    throttle: throttle::Throttle,
+    /// Seals and opens query page tokens.
+    page_tokens: page_token::PageTokens,
 }
 
 impl Registry {
@@ -88,6 +96,7 @@ impl Registry {
         let types = types.into_iter().map(|t| (t.code.clone(), t)).collect();
         let audit = audit::AuditHead::load(store.as_ref())?;
         let layouts = RwLock::new(templates::load_current(store.as_ref())?);
+        let keys_secret = keys.derive_secret(page_token::SECRET_LABEL);
         Ok(Registry {
             layouts,
             audit,
@@ -96,6 +105,8 @@ impl Registry {
             clock,
             types: RwLock::new(types),
             verified: verified::VerifiedSet::new(500_000),
+            throttle: throttle::Throttle::default(),
+            page_tokens: page_token::PageTokens::new(keys_secret),
         })
     }
 

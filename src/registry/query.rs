@@ -2,11 +2,8 @@
 //! holder, by issuer, or by licence type with an issue-date range — always through an
 //! index, paged with an opaque token, restricted to the types the caller may read.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use sha2::{Digest, Sha256};
-
 use super::lifecycle::type_of;
+use super::page_token::TokenScope;
 use super::{LicenceView, Registry, Result};
 use crate::catalog::Department;
 use crate::licence::codes;
@@ -17,10 +14,13 @@ use crate::store::IndexQuery;
 
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const MAX_PAGE_SIZE: usize = 500;
-/// Index entries examined for one page at most; a page cut short by this (many entries
-/// of types the caller may not read, or superseded versions) still carries a token.
+/// Superseded versions (of types the caller may read) skipped for one page at most; a
+/// page cut short by this still carries a token. Entries of types the caller may not
+/// read are skipped in the index without loading and never end a page early, so
+/// whether a token comes back never depends on licences the caller cannot read.
 const SCAN_BUDGET: usize = 5_000;
-const TOKEN_CHECK: usize = 8;
+/// Index entries fetched per store call.
+const CHUNK: usize = 256;
 
 /// What to look up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,36 +191,6 @@ impl Selector {
     }
 }
 
-fn token_check(fingerprint: &[u8], position: &[u8]) -> [u8; TOKEN_CHECK] {
-    let d = Sha256::new()
-        .chain_update(fingerprint)
-        .chain_update([0xff])
-        .chain_update(position)
-        .finalize();
-    d[..TOKEN_CHECK].try_into().expect("8 bytes")
-}
-
-/// `base64url(position ‖ check)`: opaque to callers, and a token from another query
-/// (or garbage) is refused rather than silently restarting the scan.
-pub(crate) fn encode_token(fingerprint: &[u8], position: &[u8]) -> String {
-    let mut raw = position.to_vec();
-    raw.extend_from_slice(&token_check(fingerprint, position));
-    URL_SAFE_NO_PAD.encode(raw)
-}
-
-pub(crate) fn decode_token(fingerprint: &[u8], token: &str) -> Result<Vec<u8>> {
-    let bad = || Invalid::new("page_token", "is not a next_page_token of this query");
-    let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad())?;
-    if raw.len() <= TOKEN_CHECK {
-        return Err(bad().into());
-    }
-    let (position, check) = raw.split_at(raw.len() - TOKEN_CHECK);
-    if check != token_check(fingerprint, position) {
-        return Err(bad().into());
-    }
-    Ok(position.to_vec())
-}
-
 /// Page size: 0 → default, capped at the maximum.
 pub fn page_size(asked: usize) -> usize {
     match asked {
@@ -249,38 +219,61 @@ impl Registry {
             return self.holder_number(code_type, code, t, n, q.include_superseded);
         }
         let fingerprint = q.selector.fingerprint(q.include_superseded);
-        let mut cursor = q
-            .page_token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .map(|t| decode_token(&fingerprint, t))
-            .transpose()?;
+        let scope = TokenScope {
+            caller: &caller.code,
+            fingerprint: &fingerprint,
+        };
+        let now = self.clock.now();
+        let mut cursor = match q.page_token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) => Some(self.page_tokens.open(&scope, t, now)?),
+            None => None,
+        };
         let size = page_size(q.page_size);
+        let readable = |id: &str| -> Result<bool> {
+            let t = type_of(id)?;
+            Ok(only_type.as_ref().is_none_or(|o| *o == t) && caller.may_read(&t))
+        };
         let mut page = QueryPage::default();
-        let mut scanned = 0;
-        loop {
-            let found = self.store.query(&index, cursor.as_deref(), size - page.results.len())?;
-            scanned += found.identifiers.len();
-            for id in found.identifiers {
-                let t = type_of(&id)?;
-                if only_type.as_ref().is_some_and(|o| *o != t) || !caller.may_read(&t) {
+        let mut skipped = 0;
+        // Fill the page one index entry at a time (fetched in chunks), remembering the
+        // position of the last entry returned: the next page starts after it.
+        let mut last_returned: Option<Vec<u8>> = None;
+        let mut more = false;
+        'scan: loop {
+            let found = self.store.query(&index, cursor.as_deref(), CHUNK)?;
+            for (id, position) in found.identifiers.iter().zip(found.positions) {
+                if !readable(id)? {
                     continue;
                 }
-                let view = self.load(&id)?;
-                if q.include_superseded || view.standing != Standing::Superseded {
-                    page.results.push(view);
+                let view = self.load(id)?;
+                if !q.include_superseded && view.standing == Standing::Superseded {
+                    skipped += 1;
+                    if skipped >= SCAN_BUDGET && page.results.len() < size {
+                        // Cut short by readable entries only: continue after this one.
+                        last_returned = Some(position);
+                        more = true;
+                        break 'scan;
+                    }
+                    continue;
                 }
+                if page.results.len() == size {
+                    more = true;
+                    break 'scan;
+                }
+                page.results.push(view);
+                last_returned = Some(position);
             }
-            cursor = found.next;
-            match &cursor {
-                None => return Ok(page),
-                Some(position) if page.results.len() == size || scanned >= SCAN_BUDGET => {
-                    page.next_page_token = Some(encode_token(&fingerprint, position));
-                    return Ok(page);
-                }
-                Some(_) => {}
+            match found.next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
+        if more {
+            if let Some(position) = last_returned {
+                page.next_page_token = Some(self.page_tokens.seal(&scope, &position, now));
+            }
+        }
+        Ok(page)
     }
 
     /// Holder + type + number: the number index names the current version directly.
@@ -310,17 +303,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_round_trip_and_refuse_other_queries_and_garbage() {
-        let t = encode_token(b"q1", b"abc\0def");
-        assert_eq!(decode_token(b"q1", &t).unwrap(), b"abc\0def");
-        assert!(decode_token(b"q2", &t).is_err());
-        for bad in ["", "!!!", "AAAA", "not a token at all"] {
-            let e = decode_token(b"q1", bad).unwrap_err();
-            assert!(e.to_string().contains("page_token"), "{e}");
-        }
-    }
 
     #[test]
     fn page_size_defaults_and_caps() {

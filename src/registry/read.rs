@@ -30,22 +30,6 @@ impl LicenceView {
     }
 }
 
-/// The public answer to "is this licence genuine and valid?".
-#[derive(Debug, Clone)]
-pub struct Verification {
-    pub identifier: String,
-    pub authentic: bool,
-    /// `None` when not authentic: nothing about a tampered record is vouched for.
-    pub status: Option<LicenceStatus>,
-    pub detail: String,
-    /// Masked for public display.
-    pub licence: Option<Licence>,
-    pub current_identifier: String,
-    pub migrated: bool,
-    pub digest: [u8; 32],
-    pub key_id: String,
-}
-
 impl Registry {
     /// Loads a version and verifies its record and event chain. A record or event whose
     /// bytes do not match its signature yields [`RegistryError::Tampered`].
@@ -133,66 +117,5 @@ impl Registry {
         self.store
             .find_number(type_code, number)?
             .ok_or_else(|| RegistryError::NotFound(format!("licence number {number} of type {type_code}")))
-    }
-
-    /// Public verification: authenticity and status, with personal data masked.
-    pub fn verify(&self, identifier: &str) -> Result<Verification> {
-        match self.load(identifier) {
-            Ok(view) => {
-                let migrated = view.licence.provenance.is_some();
-                let detail = describe(&view);
-                Ok(Verification {
-                    identifier: identifier.to_string(),
-                    authentic: true,
-                    status: Some(view.status),
-                    detail,
-                    licence: Some(view.licence.masked()),
-                    current_identifier: view.current_identifier.clone(),
-                    migrated,
-                    digest: view.record.digest(),
-                    key_id: view.record.key_id.clone(),
-                })
-            }
-            Err(RegistryError::Tampered(_)) => {
-                let record = self.store.get(identifier)?;
-                Ok(Verification {
-                    identifier: identifier.to_string(),
-                    authentic: false,
-                    status: None,
-                    detail: "NOT AUTHENTIC: the stored record or its history does not match its signature".into(),
-                    licence: None,
-                    current_identifier: String::new(),
-                    migrated: false,
-                    digest: record.as_ref().map(|r| r.digest()).unwrap_or_default(),
-                    key_id: record.map(|r| r.key_id).unwrap_or_default(),
-                })
-            }
-            Err(e) => Err(e),
-        }
-    }
-}
-
-fn describe(view: &LicenceView) -> String {
-    let l = &view.licence;
-    let until = l
-        .valid_until
-        .map(crate::licence::record::format_date)
-        .unwrap_or_else(|| "长期 (no end)".into());
-    match view.status {
-        LicenceStatus::Valid => format!("authentic and valid until {until}"),
-        LicenceStatus::NotYetValid => {
-            format!(
-                "authentic, not valid before {}",
-                crate::licence::record::format_date(l.valid_from)
-            )
-        }
-        LicenceStatus::Expired => format!("authentic, expired on {until}"),
-        LicenceStatus::Superseded => {
-            format!("authentic, superseded by {}", view.current_identifier)
-        }
-        other => {
-            let reason = view.events.last().map(|(e, _)| e.reason.as_str()).unwrap_or("");
-            format!("authentic, {} ({reason})", other.as_str())
-        }
     }
 }

@@ -7,6 +7,10 @@ use std::sync::Arc;
 use printpdf::{Mm, PdfDocument, PdfPage, PdfSaveOptions};
 
 use crate::licence::qr::{QrPayload, QR_PREFIX};
+use crate::licence::secrets::display_code;
+
+/// Height of one 8 pt line under the QR code (its caption, then the 核验码).
+pub const CAPTION_LINE_MM: f32 = 4.2;
 use crate::licence::Licence;
 
 use super::draw::Canvas;
@@ -107,6 +111,24 @@ impl Renderer {
                 baseline,
                 size,
                 [0.2, 0.2, 0.2],
+                0.0,
+            );
+        }
+        if let Some(code) = &licence.verification_code {
+            // The 核验码 under the code (and its caption): with the identifier it proves
+            // possession to public verification when the QR code cannot be scanned.
+            let line = format!("核验码 {}", display_code(code));
+            font.check("qr.verification_code", &line)?;
+            let size = 8.0;
+            let cw = font.width(&line, size) * MM_PER_PT;
+            let caption_h = if q.caption.is_some() { CAPTION_LINE_MM } else { 0.0 };
+            let baseline = q.y_mm + q.size_mm + 0.5 + caption_h + size * MM_PER_PT * font.ascent_em();
+            canvas.text(
+                &line,
+                q.x_mm + (q.size_mm - cw) / 2.0,
+                baseline,
+                size,
+                [0.1, 0.1, 0.1],
                 0.0,
             );
         }

@@ -432,11 +432,12 @@ impl Template {
         }
         let q = &self.qr;
         range("qr.size_mm", q.size_mm, 20.0, 80.0)?;
-        let caption_h = if q.caption.is_some() { 6.0 } else { 0.0 };
+        // The caption, then the 核验码 line, under the code.
+        let caption_h = if q.caption.is_some() { 6.0 } else { 0.0 } + super::document::CAPTION_LINE_MM;
         if q.x_mm < 0.0 || q.y_mm < 0.0 || q.x_mm + q.size_mm > w || q.y_mm + q.size_mm + caption_h > h {
             return Err(TemplateError::new(
                 "qr",
-                format!("the code and caption must lie inside the {w}×{full_h} mm page, above its bottom {STATEMENT_BAND_MM} mm"),
+                format!("the code, its caption and the 核验码 line must lie inside the {w}×{full_h} mm page, above its bottom {STATEMENT_BAND_MM} mm"),
             ));
         }
         if let Some(c) = &q.caption {

@@ -108,6 +108,9 @@ pub struct BatchOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct Page {
     pub identifiers: Vec<String>,
+    /// The position of each identifier's entry: a query `after` it continues with the
+    /// next one. Opaque outside the store.
+    pub positions: Vec<Vec<u8>>,
     /// Opaque position to continue from; `None` at the end.
     pub next: Option<Vec<u8>>,
 }

@@ -457,6 +457,7 @@ impl Store for SledStore {
             let id_start = k.iter().rposition(|b| *b == codec::SEP).map(|p| p + 1).unwrap_or(0);
             page.identifiers
                 .push(String::from_utf8_lossy(&k[id_start..]).into_owned());
+            page.positions.push(k.to_vec());
             last = Some(k.to_vec());
         }
         Ok(page)

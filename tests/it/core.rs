@@ -78,6 +78,8 @@ async fn issue_get_verify_and_check_signature_independently() {
         .verification()
         .verify_licence(VerifyLicenceRequest {
             identifier: issued.identifier.clone(),
+            verification_code: issued.verification_code.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -97,12 +99,14 @@ async fn public_verification_masks_a_persons_name_and_id() {
         .verification()
         .verify_licence(VerifyLicenceRequest {
             identifier: issued.identifier,
+            verification_code: issued.verification_code,
+            ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
     let l = v.licence.unwrap();
-    assert_eq!(l.holder_code, "420802********1234");
+    assert_eq!(l.holder_code, "4****************4");
     assert_eq!(l.holder_name, "张*明");
     server.stop().await;
 }
@@ -114,13 +118,19 @@ async fn status_follows_the_clock() {
     l.valid_from = "2027-01-01".into();
     l.valid_until = "2027-12-31".into();
     let issued = issue(&server, "c-1", l).await;
+    let code = issued.verification_code.clone();
     let verify = |id: String| {
         let mut c = server.verification();
+        let verification_code = code.clone();
         async move {
-            c.verify_licence(VerifyLicenceRequest { identifier: id })
-                .await
-                .unwrap()
-                .into_inner()
+            c.verify_licence(VerifyLicenceRequest {
+                identifier: id,
+                verification_code,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
         }
     };
     assert_eq!(
@@ -241,6 +251,8 @@ async fn each_error_has_its_code_and_names_the_field() {
         .verification()
         .verify_licence(VerifyLicenceRequest {
             identifier: unknown.into(),
+            verification_code: "7K3M9-Q2XP4".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -249,6 +261,8 @@ async fn each_error_has_its_code_and_names_the_field() {
         .verification()
         .verify_licence(VerifyLicenceRequest {
             identifier: unknown.replace(".Y", ".Z"),
+            verification_code: "7K3M9-Q2XP4".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -335,6 +349,8 @@ async fn licences_survive_a_restart() {
         .verification()
         .verify_licence(VerifyLicenceRequest {
             identifier: issued.identifier.clone(),
+            verification_code: issued.verification_code.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -374,6 +390,8 @@ async fn a_record_altered_on_disk_is_reported_not_authentic() {
         .verification()
         .verify_licence(VerifyLicenceRequest {
             identifier: issued.identifier.clone(),
+            verification_code: issued.verification_code.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -494,6 +512,7 @@ async fn catalogue_lists_and_admin_adds_a_type() {
         template_id: "food-business-permit".into(),
         issuing_departments: vec![SCJGJ_CODE.into()],
         field_names: vec!["食品类别".into()],
+        public_fields: vec![],
     };
     let e = server
         .catalog()

@@ -49,7 +49,13 @@ async fn verification_flood_from_one_client_is_rate_limited() {
     for _ in 0..20 {
         outcomes.push(
             client
-                .verify_licence(VerifyLicenceRequest { identifier: id.clone() })
+                .verify_licence(authed(
+                    ZWFW,
+                    VerifyLicenceRequest {
+                        identifier: id.clone(),
+                        ..Default::default()
+                    },
+                ))
                 .await
                 .map(|_| ()),
         );
@@ -89,7 +95,13 @@ async fn requests_beyond_the_server_wide_cap_are_shed() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::time::Instant::now() < deadline {
         match client
-            .verify_licence(VerifyLicenceRequest { identifier: id.clone() })
+            .verify_licence(authed(
+                ZWFW,
+                VerifyLicenceRequest {
+                    identifier: id.clone(),
+                    ..Default::default()
+                },
+            ))
             .await
         {
             Err(s) => {
@@ -107,7 +119,13 @@ async fn requests_beyond_the_server_wide_cap_are_shed() {
     let _ = held.await.unwrap();
     // The slot is free again.
     client
-        .verify_licence(VerifyLicenceRequest { identifier: id })
+        .verify_licence(authed(
+            ZWFW,
+            VerifyLicenceRequest {
+                identifier: id,
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap();
     server.stop().await;

@@ -205,6 +205,8 @@ async fn after_a_key_rotation_old_licences_still_verify_and_new_ones_use_the_new
         .verification()
         .verify_licence(VerifyLicenceRequest {
             identifier: old.identifier.clone(),
+            verification_code: old.verification_code.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

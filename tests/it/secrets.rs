@@ -106,7 +106,13 @@ async fn debug_logs_hold_no_tokens_keys_or_personal_codes() {
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated);
     let v = public
-        .verify_licence(VerifyLicenceRequest { identifier: id })
+        .verify_licence(authed(
+            ZWFW,
+            VerifyLicenceRequest {
+                identifier: id,
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -209,9 +209,13 @@ pub async fn verify_acked(channel: Channel, acked: &[Acked], retries: bool) -> u
 /// The status of a licence that must exist and verify.
 async fn status(client: &mut VerificationServiceClient<Channel>, id: &str) -> i32 {
     let r = client
-        .verify_licence(VerifyLicenceRequest {
-            identifier: id.to_string(),
-        })
+        .verify_licence(authed(
+            ZWFW,
+            VerifyLicenceRequest {
+                identifier: id.to_string(),
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap_or_else(|e| panic!("acknowledged licence {id} is gone: {e}"))
         .into_inner();
