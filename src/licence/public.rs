@@ -136,7 +136,7 @@ fn public_fields_of(l: &Licence, allowed: &[String]) -> Vec<Field> {
     let mut out = Vec::new();
     let mut bytes = 0;
     for f in &l.fields {
-        if !allowed.iter().any(|a| *a == f.name) {
+        if !allowed.contains(&f.name) {
             continue;
         }
         if contains_id_like(&f.value) || (person && is_personal(f)) {

@@ -113,7 +113,7 @@ mod tests {
         let now = datetime!(2026-12-01 10:00 UTC);
         let scope = TokenScope {
             caller: "dept-a",
-            fingerprint: b"holder\0111\0420802",
+            fingerprint: b"holder\x00111\x00420802",
         };
         let position = b"111\x00420802199001011234\x001.2.156.3005.2.X";
         let t = tokens.seal(&scope, position, now);
@@ -130,7 +130,7 @@ mod tests {
         assert!(tokens.open(&other_caller, &t, now).is_err());
         let other_query = TokenScope {
             caller: "dept-a",
-            fingerprint: b"holder\0111\0other",
+            fingerprint: b"holder\x00111\x00other",
         };
         assert!(tokens.open(&other_query, &t, now).is_err());
         assert!(PageTokens::new([8; 32]).open(&scope, &t, now).is_err());

@@ -12,6 +12,7 @@ mod limits;
 mod migration;
 mod offline;
 mod pdf;
+mod privacy;
 mod query;
 mod secrets;
 mod templates;
