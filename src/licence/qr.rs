@@ -358,7 +358,17 @@ pub(crate) mod tests {
     pub fn example_licence(ring: &KeyRing) -> Licence {
         let (v, _) = sample_draft().validate(CheckDigits::Strict).unwrap();
         let id = LicenceId::new("11100000000013338W011", "11110000000021135M", "20260000001", 1).unwrap();
-        v.into_licence(&id, "营业执照", ring.active_key_id(), datetime!(2026-03-01 08:00 UTC))
+        let secrets = crate::licence::secrets::RecordSecrets {
+            salt: "5f3c9a0e7d21b4c86e0f1a2b3c4d5e6f".into(),
+            verification_code: "7K3M9Q2XP4".into(),
+        };
+        v.into_licence_with(
+            &id,
+            "营业执照",
+            ring.active_key_id(),
+            datetime!(2026-03-01 08:00 UTC),
+            secrets,
+        )
     }
 
     #[test]
@@ -505,6 +515,15 @@ pub(crate) mod tests {
             p.key_id,
             signing::key_id(&SigningKey::from_bytes(&[42; 32]).verifying_key())
         );
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/QR-PAYLOAD.md")).unwrap();
+        for value in [
+            p.digest_hex(),
+            hex::encode(p.signed_bytes().unwrap()),
+            hex::encode(p.signature),
+            p.encode().unwrap(),
+        ] {
+            assert!(doc.contains(&value), "docs/QR-PAYLOAD.md is stale: {value} missing");
+        }
     }
 
     #[test]
