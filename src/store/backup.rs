@@ -82,19 +82,19 @@ impl BackupSummary {
 }
 
 /// Writes the framing and hashes every byte written.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hash: Sha256,
+pub(crate) struct HashingWriter<W: Write> {
+    pub(crate) inner: W,
+    pub(crate) hash: Sha256,
 }
 
 impl<W: Write> HashingWriter<W> {
-    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.hash.update(bytes);
         self.inner.write_all(bytes)
     }
 }
 
-fn all_tree_names() -> Vec<String> {
+pub(crate) fn backup_tree_names() -> Vec<String> {
     TREE_NAMES
         .iter()
         .map(|s| s.to_string())
@@ -115,7 +115,7 @@ impl SledStore {
     /// Streams a point-in-time backup of every tree to `out`. Writers pause only for the
     /// instant of the cut; memory holds only the keys written while the backup runs.
     pub fn write_backup(&self, out: impl Write, created_at: &str) -> Result<BackupSummary, BackupError> {
-        let names = all_tree_names();
+        let names = backup_tree_names();
         // At the cut: the sequence counter and each tree's last key. Keys past it were
         // written later; bounding the walk keeps it finite while writers append.
         let (snapshot, at_cut) = self.gate.snapshot(|| {
@@ -193,7 +193,7 @@ impl SledStore {
             return Err(BackupError::TargetNotEmpty(dir.display().to_string()));
         }
         let store = SledStore::open(dir)?;
-        let names = all_tree_names();
+        let names = backup_tree_names();
         let mut current: Option<(usize, sled::Batch, usize)> = None;
         let rebuilt = read_backup(std::fs::File::open(file)?, |frame| {
             match frame {
@@ -231,7 +231,7 @@ impl SledStore {
 }
 
 /// One step of reading a backup.
-enum Frame {
+pub(crate) enum Frame {
     Tree(String),
     Entry(Vec<u8>, Vec<u8>),
     TreeEnd,
@@ -277,7 +277,7 @@ pub fn check_backup(input: impl Read) -> Result<BackupSummary, BackupError> {
 
 /// Reads a backup, handing each frame to `on_frame`, and checks the trailer and
 /// checksum at the end.
-fn read_backup(
+pub(crate) fn read_backup(
     input: impl Read,
     mut on_frame: impl FnMut(Frame) -> Result<(), BackupError>,
 ) -> Result<BackupSummary, BackupError> {

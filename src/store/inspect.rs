@@ -9,7 +9,7 @@ fn text(b: &[u8]) -> String {
 }
 
 /// Splits an index key into exactly `n` parts (the last, an identifier, never holds SEP).
-fn parts(tree: &str, k: &[u8], n: usize) -> Result<Vec<String>> {
+pub(super) fn parts(tree: &str, k: &[u8], n: usize) -> Result<Vec<String>> {
     let p: Vec<String> = k.splitn(n, |b| *b == SEP).map(text).collect();
     if p.len() != n {
         return Err(StoreError::Corrupt(format!(
@@ -21,7 +21,7 @@ fn parts(tree: &str, k: &[u8], n: usize) -> Result<Vec<String>> {
     Ok(p)
 }
 
-fn triple(tree: &str, k: &[u8]) -> Result<(String, String, String)> {
+pub(super) fn triple(tree: &str, k: &[u8]) -> Result<(String, String, String)> {
     let mut p = parts(tree, k, 3)?.into_iter();
     Ok((p.next().expect("3"), p.next().expect("3"), p.next().expect("3")))
 }

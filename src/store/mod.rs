@@ -7,12 +7,16 @@
 
 mod backup;
 mod codec;
+#[cfg(test)]
+pub mod conformance;
+mod embedded;
 mod group_commit;
 mod inspect;
 mod sled_store;
 mod snapshot;
 
 pub use backup::{check_backup, BackupError, BackupHeader, BackupSummary};
+pub use embedded::{EmbeddedConfig, FjallStore};
 pub use group_commit::GroupCommit;
 pub use sled_store::SledStore;
 
@@ -259,4 +263,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every index entry and pointer, decoded (consistency checks; reads everything).
     fn index_entries(&self) -> Result<IndexEntries>;
+}
+
+#[cfg(test)]
+mod conformance_runs {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::{FjallStore, SledStore, Store};
+
+    fn sled(dir: &Path) -> Arc<dyn Store> {
+        Arc::new(SledStore::open_with_cache(dir, 1 << 20).unwrap())
+    }
+
+    fn fjall(dir: &Path) -> Arc<dyn Store> {
+        Arc::new(FjallStore::open(dir).unwrap())
+    }
+
+    crate::store_conformance!(on_sled, super::sled);
+    crate::store_conformance!(on_fjall, super::fjall);
 }

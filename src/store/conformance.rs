@@ -1,0 +1,254 @@
+//! One storage test suite, run against every backend (as trillian's `storage/testonly`
+//! does): each test body takes a way to open a store in a directory, and a macro
+//! instantiates the bodies once per backend.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{BatchItem, IndexQuery, NewRecord, RequestKey, SignedAuditEntry, SignedEvent, Store, StoreError};
+use super::{StoredTemplate, WriteOutcome};
+use crate::licence::SignedRecord;
+
+pub type Open = fn(&Path) -> Arc<dyn Store>;
+
+const TYPE: &str = "11100000000013338W011";
+
+fn record(id: &str, number: &str, import_key: Option<&str>) -> NewRecord {
+    NewRecord {
+        identifier: id.into(),
+        type_code: TYPE.into(),
+        licence_number: number.into(),
+        holder_code_type: "001".into(),
+        holder_code: "91440300708461136T".into(),
+        issuer_code: "11110000000021135M".into(),
+        issue_date: "2015-03-01".into(),
+        record: SignedRecord {
+            bytes: format!("{{\"identifier\":\"{id}\"}}").into_bytes(),
+            signature: [1; 64],
+            key_id: "0123456789abcdef".into(),
+        },
+        first_event: Some(event(0)),
+        import_key: import_key.map(str::to_string),
+    }
+}
+
+fn event(seq: u32) -> SignedEvent {
+    SignedEvent {
+        seq,
+        bytes: format!("{{\"seq\":{seq}}}").into_bytes(),
+        signature: [2; 64],
+        key_id: "0123456789abcdef".into(),
+    }
+}
+
+fn request(id: &str) -> Option<RequestKey> {
+    Some(RequestKey {
+        caller: "dept".into(),
+        request_id: id.into(),
+    })
+}
+
+/// Uniqueness holds inside one batch as well as against what is stored, and a re-run
+/// of the same batch writes nothing and leaves every index agreeing.
+pub fn batch_checks_keys_numbers_and_identifiers(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let batch = || {
+        vec![
+            record("id-1", "N1", Some("k1")),
+            record("id-2", "N1", Some("k2")), // same number as id-1
+            record("id-3", "N3", Some("k1")), // same import key as id-1
+            record("id-1", "N4", Some("k4")), // same identifier as id-1
+            record("id-5", "N5", Some("k5")),
+        ]
+    };
+    let first = store.insert_batch(batch()).unwrap();
+    assert_eq!(
+        first.items,
+        vec![
+            BatchItem::Written,
+            BatchItem::NumberTaken("id-1".into()),
+            BatchItem::AlreadyPresent("id-1".into()),
+            BatchItem::IdentifierTaken,
+            BatchItem::Written,
+        ]
+    );
+    let again = store.insert_batch(batch()).unwrap();
+    assert_eq!(again.items[0], BatchItem::AlreadyPresent("id-1".into()));
+    assert_eq!(again.items[4], BatchItem::AlreadyPresent("id-5".into()));
+    assert!(!again.items.contains(&BatchItem::Written));
+    assert_eq!(store.all_identifiers().unwrap(), vec!["id-1", "id-5"]);
+    assert_eq!(store.find_number(TYPE, "N1").unwrap().as_deref(), Some("id-1"));
+    assert_eq!(store.find_number(TYPE, "N4").unwrap(), None);
+    let entries = store.index_entries().unwrap();
+    assert_eq!(entries.holder.len(), 2);
+    assert_eq!(entries.import_keys.len(), 2);
+    assert_eq!(entries.events, vec![("id-1".to_string(), 0), ("id-5".to_string(), 0)]);
+}
+
+/// A licence number is taken once per type; a request id replays its first result.
+pub fn insert_is_unique_and_idempotent(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(
+        store.insert(record("a", "N", None), request("r1")).unwrap(),
+        WriteOutcome::Written
+    );
+    assert_eq!(
+        store.insert(record("b", "M", None), request("r1")).unwrap(),
+        WriteOutcome::Replayed("a".into())
+    );
+    assert!(matches!(
+        store.insert(record("c", "N", None), request("r2")),
+        Err(StoreError::NumberTaken { identifier, .. }) if identifier == "a"
+    ));
+    assert_eq!(store.get("b").unwrap(), None, "a refused write leaves nothing");
+    assert_eq!(store.replayed(&request("r2").unwrap()).unwrap(), None);
+    assert_eq!(store.events("a").unwrap(), vec![event(0)]);
+    assert_eq!(store.get("a").unwrap().unwrap().signature, [1; 64]);
+}
+
+/// Events continue the chain: the next seq only, never twice; a reissue moves the
+/// number to the new version in one write.
+pub fn events_chain_and_reissue(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.insert(record("v1", "N", None), None).unwrap();
+    assert!(matches!(
+        store.append_event("v1", event(2), None),
+        Err(StoreError::Conflict(_))
+    ));
+    store.append_event("v1", event(1), request("e1")).unwrap();
+    assert!(matches!(
+        store.append_event("v1", event(1), None),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.append_event("v1", event(9), request("e1")).unwrap(),
+        WriteOutcome::Replayed("v1".into())
+    );
+    let mut v2 = record("v2", "N", None);
+    v2.first_event = Some(event(0));
+    store.reissue("v1", event(2), v2.clone(), request("re")).unwrap();
+    assert_eq!(store.find_number(TYPE, "N").unwrap().as_deref(), Some("v2"));
+    assert_eq!(store.events("v1").unwrap().len(), 3);
+    // The number no longer points at v1: reissuing it again conflicts.
+    let mut v3 = record("v3", "N", None);
+    v3.first_event = Some(event(0));
+    assert!(matches!(
+        store.reissue("v1", event(3), v3, None),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get("v3").unwrap(), None);
+}
+
+/// Index queries page in key order; each identifier comes with its position, and a
+/// query after a position continues with the next entry.
+pub fn queries_page_by_position(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..7 {
+        store
+            .insert(record(&format!("id-{i}"), &format!("N{i}"), None), None)
+            .unwrap();
+    }
+    let holder = IndexQuery::Holder {
+        code_type: "001".into(),
+        code: "91440300708461136T".into(),
+    };
+    let first = store.query(&holder, None, 3).unwrap();
+    assert_eq!(first.identifiers, vec!["id-0", "id-1", "id-2"]);
+    assert_eq!(first.positions.len(), 3);
+    let next = store.query(&holder, Some(&first.positions[1]), 3).unwrap();
+    assert_eq!(next.identifiers, vec!["id-2", "id-3", "id-4"]);
+    let all = store.query(&holder, None, 100).unwrap();
+    assert_eq!(all.identifiers.len(), 7);
+    assert!(all.next.is_none());
+    let by_type = IndexQuery::Type {
+        type_code: TYPE.into(),
+        from: "2015-01-01".into(),
+        to: "2015-03-01".into(),
+    };
+    assert_eq!(store.query(&by_type, None, 100).unwrap().identifiers.len(), 7);
+    let none = IndexQuery::Issuer {
+        issuer_code: "11110000000021135M".into(),
+        from: "2016-01-01".into(),
+        to: "2016-12-31".into(),
+    };
+    assert!(store.query(&none, None, 100).unwrap().identifiers.is_empty());
+}
+
+/// Audit entries are written once per seq; templates count versions up; serials never
+/// repeat, across a reopen too.
+pub fn audit_templates_and_sequence(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    {
+        let store = open(dir.path());
+        let entry = |seq| SignedAuditEntry {
+            seq,
+            bytes: b"{}".to_vec(),
+            signature: [3; 64],
+            key_id: "k".into(),
+        };
+        store.append_audit(entry(0)).unwrap();
+        assert!(matches!(store.append_audit(entry(0)), Err(StoreError::Conflict(_))));
+        store.append_audit(entry(1)).unwrap();
+        assert_eq!(store.last_audit().unwrap().unwrap().seq, 1);
+        assert_eq!(store.audit_range(1, 10).unwrap().len(), 1);
+        let t = StoredTemplate {
+            id: "layout".into(),
+            version: 0,
+            text: "v".into(),
+            put_by: "built-in".into(),
+            put_at: "2026-12-01T00:00:00Z".into(),
+        };
+        assert_eq!(store.put_template(t.clone()).unwrap(), 1);
+        assert_eq!(store.put_template(t.clone()).unwrap(), 2);
+        assert_eq!(store.get_template("layout", None).unwrap().unwrap().version, 2);
+        assert_eq!(store.latest_templates().unwrap().len(), 1);
+        for _ in 0..2500 {
+            assert!(seen.insert(store.next_sequence().unwrap()));
+        }
+        store.flush().unwrap();
+    }
+    let store = open(dir.path());
+    for _ in 0..10 {
+        assert!(
+            seen.insert(store.next_sequence().unwrap()),
+            "a serial came back after reopen"
+        );
+    }
+    assert_eq!(store.last_audit().unwrap().unwrap().seq, 1);
+}
+
+/// Runs the suite against a backend: `conformance!(module_name, open_fn);`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! store_conformance {
+    ($name:ident, $open:expr) => {
+        mod $name {
+            use $crate::store::conformance as c;
+            #[test]
+            fn batch_checks_keys_numbers_and_identifiers() {
+                c::batch_checks_keys_numbers_and_identifiers($open);
+            }
+            #[test]
+            fn insert_is_unique_and_idempotent() {
+                c::insert_is_unique_and_idempotent($open);
+            }
+            #[test]
+            fn events_chain_and_reissue() {
+                c::events_chain_and_reissue($open);
+            }
+            #[test]
+            fn queries_page_by_position() {
+                c::queries_page_by_position($open);
+            }
+            #[test]
+            fn audit_templates_and_sequence() {
+                c::audit_templates_and_sequence($open);
+            }
+        }
+    };
+}
