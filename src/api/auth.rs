@@ -145,7 +145,10 @@ mod tests {
         let dup = B.to_string() + &B.replace("id='a'", "id='b'").replace("9a212b", "00212b");
         std::fs::write(&path, dup).unwrap();
         let err = handle.reload(&path).unwrap_err();
-        assert!(err.contains("department[1] (b).code: 11420800MB1A234561 is already the code of department[0] (a)"), "{err}");
+        assert!(
+            err.contains("department[1] (b).code: 11420800MB1A234561 is already the code of department[0] (a)"),
+            "{err}"
+        );
         assert!(call(&handle, "dev-zjj-token").is_ok(), "previous directory kept");
 
         std::fs::remove_file(&path).unwrap();
@@ -190,10 +193,16 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let method = "elicence.v1.LicenceService/GetLicence";
-            assert!(handle.authenticate(method, &request(Some("Bearer guessed-token-17"))).is_err());
+            assert!(handle
+                .authenticate(method, &request(Some("Bearer guessed-token-17")))
+                .is_err());
             assert!(handle.authenticate(method, &request(None)).is_err());
-            assert!(handle.authenticate(method, &request(Some("Basic c2VjcmV0LXRva2Vu"))).is_err());
-            assert!(handle.authenticate(method, &request(Some("Bearer dev-scjgj-token"))).is_ok());
+            assert!(handle
+                .authenticate(method, &request(Some("Basic c2VjcmV0LXRva2Vu")))
+                .is_err());
+            assert!(handle
+                .authenticate(method, &request(Some("Bearer dev-scjgj-token")))
+                .is_ok());
         });
         let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = logs.lines().collect();
@@ -205,7 +214,10 @@ mod tests {
         ]) {
             assert!(line.contains("WARN"), "{line}");
             assert!(line.contains("peer=203.0.113.7:51234"), "{line}");
-            assert!(line.contains("method=\"elicence.v1.LicenceService/GetLicence\""), "{line}");
+            assert!(
+                line.contains("method=\"elicence.v1.LicenceService/GetLicence\""),
+                "{line}"
+            );
             assert!(line.contains(reason), "{line}");
         }
         let hash = hex::encode(token_hash("guessed-token-17"));

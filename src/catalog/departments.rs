@@ -287,7 +287,10 @@ mod tests {
         assert!(two("zjj", "11420800MB1B2345M2", &format!("token_sha256=['{ZJJ_HASH}']")).is_ok());
 
         let err = two("scjgj", "11420800MB1B2345M2", "").unwrap_err();
-        assert_eq!(err, r#"department[1].id: "scjgj" is already the id of department[0] (scjgj)"#);
+        assert_eq!(
+            err,
+            r#"department[1].id: "scjgj" is already the id of department[0] (scjgj)"#
+        );
 
         let err = two("zjj", "11420800MB1A234561", "").unwrap_err();
         assert_eq!(
@@ -314,7 +317,12 @@ mod tests {
             &format!("token_sha256=['{ZJJ_HASH}', '{ZJJ_HASH}']"),
         ))
         .unwrap_err();
-        assert!(err.starts_with("department[0] (a).token_sha256[1]: the same token hash as department[0] (a).token_sha256[0]"), "{err}");
+        assert!(
+            err.starts_with(
+                "department[0] (a).token_sha256[1]: the same token hash as department[0] (a).token_sha256[0]"
+            ),
+            "{err}"
+        );
 
         // Colons and case do not make a fingerprint different.
         let colons = CERT

@@ -30,7 +30,8 @@ impl DataDirAccess {
         if !dir.exists() {
             return Ok(());
         }
-        let checked = permissions::check(dir).with_context(|| format!("checking the permissions of {}", dir.display()))?;
+        let checked =
+            permissions::check(dir).with_context(|| format!("checking the permissions of {}", dir.display()))?;
         let Err(open) = checked else {
             return Ok(());
         };
@@ -100,7 +101,10 @@ mod tests {
         std::fs::set_permissions(dir.join("db"), std::fs::Permissions::from_mode(0o644)).unwrap();
         let refuse = DataDirAccess::default();
         let err = format!("{:#}", refuse.check(&dir).unwrap_err());
-        assert!(err.contains(&format!("{} has mode 644", dir.join("db").display())), "{err}");
+        assert!(
+            err.contains(&format!("{} has mode 644", dir.join("db").display())),
+            "{err}"
+        );
         assert!(err.contains(&format!("`chmod -R go-rwx {}`", dir.display())), "{err}");
         assert!(err.contains("--allow-open-data-dir"), "{err}");
 

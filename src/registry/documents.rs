@@ -184,8 +184,14 @@ mod tests {
 
     #[test]
     fn file_names_keep_a_plain_licence_number() {
-        assert_eq!(document_file_name("91420800MA4F0001X1", 1, false), "91420800MA4F0001X1-v001.pdf");
-        assert_eq!(document_file_name("吉A042012000939", 3, true), "吉A042012000939-v003-copy.pdf");
+        assert_eq!(
+            document_file_name("91420800MA4F0001X1", 1, false),
+            "91420800MA4F0001X1-v001.pdf"
+        );
+        assert_eq!(
+            document_file_name("吉A042012000939", 3, true),
+            "吉A042012000939-v003-copy.pdf"
+        );
         assert_eq!(document_file_name("JY1_4208-00", 12, false), "JY1_4208-00-v012.pdf");
         assert_eq!(document_file_name("𠀀鿿", 1, false), "𠀀鿿-v001.pdf");
     }
@@ -216,7 +222,10 @@ mod tests {
                     name.chars().all(|c| c == '.' || file_name_char(c)),
                     "{number:?} → {name:?}"
                 );
-                assert!(name.ends_with(if copy { "-v007-copy.pdf" } else { "-v007.pdf" }), "{name}");
+                assert!(
+                    name.ends_with(if copy { "-v007-copy.pdf" } else { "-v007.pdf" }),
+                    "{name}"
+                );
                 assert_eq!(name.matches('.').count(), 1, "{name}");
             }
         }

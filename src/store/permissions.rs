@@ -92,10 +92,7 @@ pub fn check(dir: &Path) -> std::io::Result<Result<(), OpenDataDir>> {
 }
 
 /// Visits `dir` and then everything below it, directories before their contents.
-fn walk(
-    dir: &Path,
-    visit: &mut dyn FnMut(&Path, &std::fs::Metadata) -> std::io::Result<()>,
-) -> std::io::Result<()> {
+fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, &std::fs::Metadata) -> std::io::Result<()>) -> std::io::Result<()> {
     let meta = std::fs::symlink_metadata(dir)?;
     if meta.file_type().is_symlink() {
         return Ok(());

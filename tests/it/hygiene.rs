@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use elicence::api::pb::catalog_service_client::CatalogServiceClient;
 use elicence::api::pb::licence_service_client::LicenceServiceClient;
-use elicence::api::pb::{GetLicenceRequest, ListLicenceTypesRequest, RenderLicenceCopyRequest, RenderLicencePdfRequest};
+use elicence::api::pb::{
+    GetLicenceRequest, ListLicenceTypesRequest, RenderLicenceCopyRequest, RenderLicencePdfRequest,
+};
 use elicence::catalog::departments::token_hash;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -96,7 +98,11 @@ fn assert_refused(out: &Output, data: &Path, open: &Path, open_mode: u32) {
     let err = stderr(out);
     assert!(!out.status.success(), "an open data directory was used:\n{err}");
     for want in [
-        format!("{} is open to other users: {} has mode {open_mode:03o}", data.display(), open.display()),
+        format!(
+            "{} is open to other users: {} has mode {open_mode:03o}",
+            data.display(),
+            open.display()
+        ),
         format!("`chmod -R go-rwx {}`", data.display()),
         "--allow-open-data-dir".to_string(),
     ] {
@@ -230,7 +236,10 @@ async fn serve_keeps_its_data_directory_private_and_refuses_an_open_one() {
     // tightened behind the operator's back.
     let mut by_env = serve(&data, &[]);
     by_env.env("ELICENCE_ALLOW_OPEN_DATA_DIR", "true");
-    for (how, c) in [("flag", serve(&data, &["--allow-open-data-dir"])), ("environment", by_env)] {
+    for (how, c) in [
+        ("flag", serve(&data, &["--allow-open-data-dir"])),
+        ("environment", by_env),
+    ] {
         let served = Served::start(c).await;
         let warned = served.wait_for("DATA DIRECTORY OPEN TO OTHER USERS", 1).await;
         assert!(warned[0].contains("WARN"), "{how}: {}", warned[0]);
@@ -244,7 +253,11 @@ async fn serve_keeps_its_data_directory_private_and_refuses_an_open_one() {
     }
 
     // The command the message names is the whole fix.
-    let chmod = Command::new("chmod").args(["-R", "go-rwx"]).arg(&data).status().unwrap();
+    let chmod = Command::new("chmod")
+        .args(["-R", "go-rwx"])
+        .arg(&data)
+        .status()
+        .unwrap();
     assert!(chmod.success());
     let served = Served::start(serve(&data, &[])).await;
     assert!(!served.logs().contains("OPEN TO OTHER USERS"), "{}", served.logs());
@@ -305,7 +318,10 @@ async fn backups_and_restored_stores_are_private_whatever_the_umask() {
 
     let restored = tmp.path().join("new/restored");
     let mut c = elicence();
-    c.args(["restore", "--from"]).arg(&backup).arg("--data-dir").arg(&restored);
+    c.args(["restore", "--from"])
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&restored);
     let out = tokio::task::spawn_blocking(move || finish(c)).await.unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_private(&restored);
@@ -411,7 +427,10 @@ async fn sighup_with_a_duplicated_department_keeps_the_previous_file() {
         let rejected = served.wait_for("departments file rejected", n + 1).await;
         let line = &rejected[n];
         assert!(line.contains(message), "{message:?} not in {line}");
-        assert!(!line.contains(&hex::encode(token_hash(token))), "a token hash in {line}");
+        assert!(
+            !line.contains(&hex::encode(token_hash(token))),
+            "a token hash in {line}"
+        );
         assert!(!line.contains(token), "a token in {line}");
         // The previous file is in force: its tokens work, the new entry's does not.
         assert_eq!(list_types(&served.channel, ZJJ).await, Code::Ok);
