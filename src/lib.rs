@@ -4,7 +4,7 @@
 //! - [`licence`]: the domain — record, GB/T 36904 identifier, holder codes, lifecycle,
 //!   canonical JSON and Ed25519 signing. No I/O, no clock.
 //! - [`store`]: the storage interface and its sled backend — trees, indexes, atomic
-//!   writes, group commit.
+//!   writes, group commit, the data directory kept private (0700/0600).
 //! - [`catalog`]: licence types (GB/T 36902) and the department directory with tokens
 //!   and permissions.
 //! - [`api`]: the tonic services — authentication, validation, proto ↔ domain

@@ -3,7 +3,8 @@
 //! or returned, and its status code, before the answer leaves the server.
 //!
 //! Calls that fail authentication are not written to the signed log (anyone on the
-//! network could fill it); they are counted in the service log without the token.
+//! network could fill it); they are logged in the service log with the peer's address,
+//! never the token (see `auth`).
 
 use std::future::Future;
 
@@ -45,13 +46,8 @@ where
     F: FnOnce(Department, T) -> Fut,
     Fut: Future<Output = Result<R, ApiError>>,
 {
-    let caller = match state.directory.authenticate(&req) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(method, "call refused: not authenticated");
-            return Err(e.into());
-        }
-    };
+    // A refusal is logged there, with the peer's address.
+    let caller = state.directory.authenticate(method, &req)?;
     let msg = req.into_inner();
     let use_cause = msg.use_cause().trim().to_string();
     let mut identifiers = msg.identifiers();

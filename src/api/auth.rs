@@ -35,33 +35,68 @@ impl DirectoryHandle {
         Ok(n)
     }
 
-    /// The calling department. Never logs the token.
-    pub fn authenticate<T>(&self, req: &Request<T>) -> Result<Department, ApiError> {
+    /// The department calling `method`. A refused call is logged at warn with the peer's
+    /// address, the method and why — never the token, nor any hash of it — so that an
+    /// operator (or fail2ban) sees who is guessing. Every refusal is logged, as sshd
+    /// does: a line per refused call costs no more than the call itself, and thinning
+    /// them would hide exactly the addresses an operator needs.
+    pub fn authenticate<T>(&self, method: &str, req: &Request<T>) -> Result<Department, ApiError> {
+        self.resolve(req).map_err(|refusal| {
+            let peer = req
+                .remote_addr()
+                .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+            tracing::warn!(peer = %peer, method, reason = refusal.reason(), "authentication failed");
+            ApiError::Unauthenticated(refusal.message().into())
+        })
+    }
+
+    fn resolve<T>(&self, req: &Request<T>) -> Result<Department, Refusal> {
         let dir = self.current();
         if let Some(value) = req.metadata().get("authorization") {
-            let value = value
-                .to_str()
-                .map_err(|_| ApiError::Unauthenticated("authorization header is not valid text".into()))?;
+            let value = value.to_str().map_err(|_| Refusal::HeaderNotText)?;
             let token = value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
-                .ok_or_else(|| ApiError::Unauthenticated("authorization must be `Bearer <token>`".into()))?;
-            return dir
-                .authenticate(token.trim())
-                .cloned()
-                .ok_or_else(|| ApiError::Unauthenticated("unknown or revoked token".into()));
+                .ok_or(Refusal::NotBearer)?;
+            return dir.authenticate(token.trim()).cloned().ok_or(Refusal::UnknownToken);
         }
         if let Some(fp) = client_cert_fingerprint(req) {
-            if let Some(d) = dir.authenticate_cert(&fp) {
-                return Ok(d.clone());
-            }
-            return Err(ApiError::Unauthenticated(
-                "client certificate is not registered to a department".into(),
-            ));
+            return dir.authenticate_cert(&fp).cloned().ok_or(Refusal::UnknownCertificate);
         }
-        Err(ApiError::Unauthenticated(
-            "missing `authorization: Bearer <token>`".into(),
-        ))
+        Err(Refusal::NoCredentials)
+    }
+}
+
+/// Why a call was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    NoCredentials,
+    HeaderNotText,
+    NotBearer,
+    UnknownToken,
+    UnknownCertificate,
+}
+
+impl Refusal {
+    /// For the service log.
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::NoCredentials => "no token and no client certificate",
+            Refusal::HeaderNotText | Refusal::NotBearer => "malformed authorization header",
+            Refusal::UnknownToken => "unknown or revoked token",
+            Refusal::UnknownCertificate => "client certificate not registered to a department",
+        }
+    }
+
+    /// For the caller.
+    fn message(self) -> &'static str {
+        match self {
+            Refusal::NoCredentials => "missing `authorization: Bearer <token>`",
+            Refusal::HeaderNotText => "authorization header is not valid text",
+            Refusal::NotBearer => "authorization must be `Bearer <token>`",
+            Refusal::UnknownToken => "unknown or revoked token",
+            Refusal::UnknownCertificate => "client certificate is not registered to a department",
+        }
     }
 }
 
@@ -75,6 +110,7 @@ fn client_cert_fingerprint<T>(req: &Request<T>) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::departments::token_hash;
 
     const A: &str = "[[department]]\nid='a'\nname='A'\ncode='11420800MB1A234561'\ntoken_sha256=['a42d48cd10a61cb3a9f6b73979fa81a6a88c4adaaef782329965c44ab1a7f68d']\n";
     // Same department, token `dev-zjj-token` instead.
@@ -84,7 +120,7 @@ mod tests {
         let mut req = Request::new(());
         req.metadata_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        handle.authenticate(&req)
+        handle.authenticate("test/Call", &req)
     }
 
     #[test]
@@ -105,8 +141,88 @@ mod tests {
         assert!(err.contains("code"), "{err}");
         assert!(call(&handle, "dev-zjj-token").is_ok(), "previous directory kept");
 
+        // Two departments under one code: the whole file is refused, the old one kept.
+        let dup = B.to_string() + &B.replace("id='a'", "id='b'").replace("9a212b", "00212b");
+        std::fs::write(&path, dup).unwrap();
+        let err = handle.reload(&path).unwrap_err();
+        assert!(
+            err.contains("department[1] (b).code: 11420800MB1A234561 is already the code of department[0] (a)"),
+            "{err}"
+        );
+        assert!(call(&handle, "dev-zjj-token").is_ok(), "previous directory kept");
+
         std::fs::remove_file(&path).unwrap();
         assert!(handle.reload(&path).is_err());
         assert!(call(&handle, "dev-zjj-token").is_ok());
+    }
+
+    /// A log sink for one test's subscriber.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_refused_call_is_logged_with_peer_method_and_reason_but_not_the_token() {
+        let handle = DirectoryHandle::new(Directory::parse(A).unwrap());
+        let peer: std::net::SocketAddr = "203.0.113.7:51234".parse().unwrap();
+        let request = |authorization: Option<&str>| {
+            let mut req = Request::new(());
+            req.extensions_mut().insert(tonic::transport::server::TcpConnectInfo {
+                local_addr: None,
+                remote_addr: Some(peer),
+            });
+            if let Some(a) = authorization {
+                req.metadata_mut().insert("authorization", a.parse().unwrap());
+            }
+            req
+        };
+        let logs = Captured::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let method = "elicence.v1.LicenceService/GetLicence";
+            assert!(handle
+                .authenticate(method, &request(Some("Bearer guessed-token-17")))
+                .is_err());
+            assert!(handle.authenticate(method, &request(None)).is_err());
+            assert!(handle
+                .authenticate(method, &request(Some("Basic c2VjcmV0LXRva2Vu")))
+                .is_err());
+            assert!(handle
+                .authenticate(method, &request(Some("Bearer dev-scjgj-token")))
+                .is_ok());
+        });
+        let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = logs.lines().collect();
+        assert_eq!(lines.len(), 3, "{logs}");
+        for (line, reason) in lines.iter().zip([
+            "unknown or revoked token",
+            "no token and no client certificate",
+            "malformed authorization header",
+        ]) {
+            assert!(line.contains("WARN"), "{line}");
+            assert!(line.contains("peer=203.0.113.7:51234"), "{line}");
+            assert!(
+                line.contains("method=\"elicence.v1.LicenceService/GetLicence\""),
+                "{line}"
+            );
+            assert!(line.contains(reason), "{line}");
+        }
+        let hash = hex::encode(token_hash("guessed-token-17"));
+        for secret in ["guessed-token-17", "c2VjcmV0LXRva2Vu", "dev-scjgj-token", hash.as_str()] {
+            assert!(!logs.contains(secret), "{secret} logged:\n{logs}");
+        }
     }
 }

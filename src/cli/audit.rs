@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use super::data_dir::DataDirAccess;
 use crate::audit::ChainVerifier;
 use crate::keys::{KeyringFile, KEYRING_FILE};
 use crate::licence::signing::{self, PublicKeyInfo};
@@ -34,6 +35,8 @@ pub struct VerifyArgs {
     /// Directory holding `keyring.toml` and the public keys.
     #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
     pub keys: PathBuf,
+    #[command(flatten)]
+    pub data_dir_access: DataDirAccess,
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
@@ -68,6 +71,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if !args.data_dir.exists() {
         anyhow::bail!("{} does not exist", args.data_dir.display());
     }
+    args.data_dir_access.enforce(&args.data_dir)?;
     let keys = public_keys(&args.keys)?;
     let store = SledStore::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
     let mut chain = ChainVerifier::new(keys);

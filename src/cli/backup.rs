@@ -3,7 +3,7 @@
 //! restore into a new directory that then verifies everything; the consistency check.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use super::data_dir::DataDirAccess;
 use crate::clock::{Clock, SystemClock};
 use crate::control;
 use crate::licence::record::rfc3339;
@@ -26,6 +27,8 @@ pub struct BackupArgs {
     /// Backup file to write (mode 0600; refused if it exists).
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub data_dir_access: DataDirAccess,
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +44,8 @@ pub struct RestoreArgs {
     pub keys: PathBuf,
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
+    #[command(flatten)]
+    pub data_dir_access: DataDirAccess,
 }
 
 #[derive(Debug, Args)]
@@ -53,9 +58,12 @@ pub struct CheckArgs {
     pub keys: PathBuf,
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
+    #[command(flatten)]
+    pub data_dir_access: DataDirAccess,
 }
 
 pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
+    args.data_dir_access.enforce(&args.data_dir)?;
     let started = Instant::now();
     let partial = {
         let mut p = args.out.clone().into_os_string();
@@ -72,6 +80,9 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         .mode(0o600)
         .open(&partial)
         .with_context(|| format!("creating {}", partial.display()))?;
+    // `mode` applies only to a file it creates; a stale `.partial` keeps its own.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {}", partial.display()))?;
     let result = write_backup(&args.data_dir, file);
     let summary = result.and_then(|from| {
         // Read back what reached the disk: a stream cut short by the server is refused here.
@@ -164,6 +175,7 @@ fn registry(store: SledStore, keys: &Path, allow_insecure: bool) -> anyhow::Resu
 }
 
 pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    args.data_dir_access.enforce(&args.data_dir)?;
     let started = Instant::now();
     let existed = args.data_dir.exists();
     let summary = match SledStore::restore_backup(&args.data_dir, &args.from) {
@@ -186,6 +198,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    args.data_dir_access.enforce(&args.data_dir)?;
     if let Some(mut stream) = control::connect(&args.data_dir)? {
         stream.write_all(b"check\n")?;
         let mut reader = BufReader::new(stream);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
+use super::data_dir::DataDirAccess;
 use crate::catalog::types;
 use crate::clock::SystemClock;
 use crate::import::{
@@ -60,9 +61,12 @@ pub struct ImportArgs {
     pub cache_mb: u64,
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
+    #[command(flatten)]
+    pub data_dir_access: DataDirAccess,
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    args.data_dir_access.enforce(&args.data_dir)?;
     let mapping = Mapping::load(&args.mapping)?;
     let read = ReadOptions {
         format: args

@@ -3,6 +3,7 @@
 mod audit;
 #[cfg(unix)]
 mod backup;
+mod data_dir;
 mod gen_sample;
 mod import;
 mod keygen;

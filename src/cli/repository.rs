@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
+use super::data_dir::DataDirAccess;
 use crate::catalog::types;
 use crate::clock::SystemClock;
 use crate::registry::Registry;
@@ -34,6 +35,8 @@ pub struct RepositoryArgs {
     /// Accept private key files readable by group or others.
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
+    #[command(flatten)]
+    pub data_dir_access: DataDirAccess,
 }
 
 /// An opened repository.
@@ -48,6 +51,7 @@ pub struct Repository {
 
 impl RepositoryArgs {
     pub fn open(&self) -> anyhow::Result<Repository> {
+        self.data_dir_access.enforce(&self.data_dir)?;
         let keys = crate::keys::load(&self.keys, self.allow_insecure_key_permissions)
             .map_err(anyhow::Error::msg)
             .context("loading signing keys")?;

@@ -34,6 +34,44 @@ pub struct CopyOrder {
     pub valid_until: String,
 }
 
+/// The longest licence number part of a document's file name, in characters.
+pub const FILE_NAME_NUMBER_CHARS: usize = 64;
+
+/// The name a document is offered for saving under: `<number>-v<version>.pdf`, or
+/// `<number>-v<version>-copy.pdf` for a per-use copy. A licence number is free text and
+/// the caller's software may save under this name as is, so the number keeps only
+/// ASCII letters, digits, `-`, `_` and CJK ideographs — everything else, path separators,
+/// dots, NUL and bidi or zero-width characters included, becomes `_` — is cut to
+/// [`FILE_NAME_NUMBER_CHARS`] characters, and never starts with `-` (read as an option
+/// by command-line tools) or `.`.
+pub fn document_file_name(licence_number: &str, version: u16, copy: bool) -> String {
+    let mut stem: String = licence_number
+        .chars()
+        .take(FILE_NAME_NUMBER_CHARS)
+        .map(|c| if file_name_char(c) { c } else { '_' })
+        .collect();
+    if stem.starts_with('-') {
+        stem.replace_range(..1, "_");
+    }
+    if stem.is_empty() {
+        stem.push_str("licence");
+    }
+    let copy = if copy { "-copy" } else { "" };
+    format!("{stem}-v{version:03}{copy}.pdf")
+}
+
+fn file_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || c == '-'
+        || c == '_'
+        || matches!(c,
+            '\u{3007}'                     // 〇
+            | '\u{3400}'..='\u{4DBF}'      // CJK Unified Ideographs Extension A
+            | '\u{4E00}'..='\u{9FFF}'      // CJK Unified Ideographs
+            | '\u{F900}'..='\u{FAFF}'      // CJK Compatibility Ideographs
+            | '\u{20000}'..='\u{3FFFF}') // the supplementary and tertiary ideographic planes
+}
+
 /// A rendered licence document.
 #[derive(Debug, Clone)]
 pub struct RenderedDocument {
@@ -94,10 +132,7 @@ impl Registry {
         let qr_payload = payload
             .encode()
             .map_err(|e| RegistryError::FailedPrecondition(e.to_string()))?;
-        let file_name = match mark {
-            None => format!("{}.pdf", licence.licence_number),
-            Some(_) => format!("{}-加注件.pdf", licence.licence_number),
-        };
+        let file_name = document_file_name(&licence.licence_number, licence.version, mark.is_some());
         Ok(RenderedDocument {
             identifier: licence.identifier.clone(),
             file_name,
@@ -141,5 +176,71 @@ impl Registry {
             made_at: format!("{} {:02}:{:02}", format_date(now.date()), now.hour(), now.minute()),
             valid_until: format_date(until),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_keep_a_plain_licence_number() {
+        assert_eq!(
+            document_file_name("91420800MA4F0001X1", 1, false),
+            "91420800MA4F0001X1-v001.pdf"
+        );
+        assert_eq!(
+            document_file_name("吉A042012000939", 3, true),
+            "吉A042012000939-v003-copy.pdf"
+        );
+        assert_eq!(document_file_name("JY1_4208-00", 12, false), "JY1_4208-00-v012.pdf");
+        assert_eq!(document_file_name("𠀀鿿", 1, false), "𠀀鿿-v001.pdf");
+    }
+
+    #[test]
+    fn a_hostile_licence_number_cannot_leave_the_download_directory() {
+        let hostile = [
+            "../../../../etc/cron.d/evil",
+            "..",
+            ".bashrc",
+            "a/b\\c",
+            "C:\\Windows\\evil",
+            "nul\0byte",
+            "evil\u{202E}fdp.exe",
+            "zero\u{200B}width\u{FEFF}",
+            "-rf",
+            "line\nbreak\r\t",
+            "（全角）／＼",
+            "",
+        ];
+        for number in hostile {
+            for copy in [false, true] {
+                let name = document_file_name(number, 7, copy);
+                assert!(!name.contains(['/', '\\', '\0']), "{number:?} → {name:?}");
+                assert!(!name.contains(".."), "{number:?} → {name:?}");
+                assert!(!name.starts_with(['.', '-']), "{number:?} → {name:?}");
+                assert!(
+                    name.chars().all(|c| c == '.' || file_name_char(c)),
+                    "{number:?} → {name:?}"
+                );
+                assert!(
+                    name.ends_with(if copy { "-v007-copy.pdf" } else { "-v007.pdf" }),
+                    "{name}"
+                );
+                assert_eq!(name.matches('.').count(), 1, "{name}");
+            }
+        }
+        assert_eq!(
+            document_file_name("../../../../etc/cron.d/evil", 1, false),
+            "____________etc_cron_d_evil-v001.pdf"
+        );
+        assert_eq!(document_file_name("", 1, false), "licence-v001.pdf");
+        assert_eq!(document_file_name("-rf", 1, false), "_rf-v001.pdf");
+    }
+
+    #[test]
+    fn a_long_licence_number_is_cut_to_64_characters() {
+        let name = document_file_name(&"证".repeat(200), 1, false);
+        assert_eq!(name, format!("{}-v001.pdf", "证".repeat(FILE_NAME_NUMBER_CHARS)));
     }
 }

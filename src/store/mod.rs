@@ -12,12 +12,14 @@ pub mod conformance;
 mod embedded;
 mod group_commit;
 mod inspect;
+pub mod permissions;
 mod sled_store;
 mod snapshot;
 
 pub use backup::{check_backup, BackupError, BackupHeader, BackupSummary};
 pub use embedded::{EmbeddedConfig, FjallStore};
 pub use group_commit::GroupCommit;
+pub use permissions::OpenDataDir;
 pub use sled_store::SledStore;
 
 use crate::catalog::LicenceType;

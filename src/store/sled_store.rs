@@ -22,6 +22,7 @@ use sled::{Db, Transactional, Tree};
 
 use super::codec::{self, key};
 use super::group_commit::GroupCommit;
+use super::permissions;
 use super::snapshot::{WriteGate, WriteTicket};
 use super::{
     BatchItem, BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedAuditEntry, SignedEvent, Store,
@@ -123,7 +124,13 @@ impl SledStore {
     /// Opens the store with a page cache of `cache_bytes` (sled's own accounting; the
     /// process's memory is a few times that). A bulk import writes far more than it
     /// reads back, so it gains little from a large cache.
+    ///
+    /// A new directory is created mode 0700. sled creates its files with the process's
+    /// umask, so when the directory is private, every entry in it is set to 0700/0600
+    /// after opening; an open directory is left as it is (the CLI refuses one unless the
+    /// operator allowed it, see `permissions`).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore> {
+        permissions::create_private(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
@@ -132,6 +139,9 @@ impl SledStore {
             .flush_every_ms(None)
             .open()?;
         let log = Arc::new(std::fs::File::open(dir.join(SLED_LOG))?);
+        if permissions::is_private(dir)? {
+            permissions::restrict(dir)?;
+        }
         // sled creates its files on first open; make their directory entries durable.
         std::fs::File::open(dir)?.sync_all()?;
         SledStore::with_db(db, log)
@@ -582,5 +592,36 @@ impl SledStore {
     /// Sequence number of the last event of a licence (used by lifecycle writes).
     pub fn last_seq(&self, identifier: &str) -> Result<Option<u32>> {
         self.last_event_seq(identifier)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sled creates its files with the test process's umask (typically 022); the store
+    /// still leaves a new directory 0700 with every file in it 0600, and tightens a
+    /// private directory whose files an older version left readable.
+    #[cfg(unix)]
+    #[test]
+    fn a_new_data_directory_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new/data");
+        drop(SledStore::open_with_cache(&dir, 1 << 20).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(permissions::check(&dir).unwrap(), Ok(()));
+        assert!(std::fs::read_dir(&dir).unwrap().count() >= 2, "sled wrote its files");
+
+        std::fs::set_permissions(dir.join(SLED_LOG), std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(SledStore::open_with_cache(&dir, 1 << 20).unwrap());
+        assert_eq!(mode(&dir.join(SLED_LOG)), 0o600);
+
+        // An open directory is the operator's decision (the CLI asks for it): left alone.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::fs::set_permissions(dir.join(SLED_LOG), std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(SledStore::open_with_cache(&dir, 1 << 20).unwrap());
+        assert_eq!((mode(&dir), mode(&dir.join(SLED_LOG))), (0o750, 0o640));
     }
 }

@@ -55,7 +55,7 @@ async fn the_pdf_carries_real_text_a_subset_font_and_a_qr_code_that_verifies_off
         .into_inner();
     let (info, bytes) = pdf::collect(stream).await;
     assert_eq!(info.identifier, id);
-    assert_eq!(info.file_name, "91420800MA4F0001X1.pdf");
+    assert_eq!(info.file_name, "91420800MA4F0001X1-v001.pdf");
     assert_eq!(
         (info.template_id.as_str(), info.template_version),
         ("business-licence", 1)
@@ -118,7 +118,7 @@ async fn a_copy_is_watermarked_for_the_receiving_department_and_its_qr_says_so()
         .unwrap()
         .into_inner();
     let (info, bytes) = pdf::collect(stream).await;
-    assert_eq!(info.file_name, "91420800MA4F0002X1-加注件.pdf");
+    assert_eq!(info.file_name, "91420800MA4F0002X1-v001-copy.pdf");
     let dir = tempfile::tempdir().unwrap();
     pdf::check_structure(dir.path(), &bytes);
     let text = pdf::text(dir.path(), &bytes);

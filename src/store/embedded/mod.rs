@@ -24,6 +24,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistM
 
 use super::codec::{self, key};
 use super::group_commit::GroupCommit;
+use super::permissions;
 use super::{
     BatchItem, BatchOutcome, IndexEntries, IndexQuery, NewRecord, Page, RequestKey, Result, SignedAuditEntry,
     SignedEvent, Store, StoreError, StoredTemplate, WriteOutcome,
@@ -115,8 +116,11 @@ impl FjallStore {
         FjallStore::open_with(dir, EmbeddedConfig::default())
     }
 
+    /// A new directory is created 0700 and, when private, everything in it is set to
+    /// 0700/0600 after opening (as for sled; tables written later follow the process's
+    /// umask, which the CLI sets to 077).
     pub fn open_with(dir: &Path, config: EmbeddedConfig) -> Result<FjallStore> {
-        std::fs::create_dir_all(dir)?;
+        permissions::create_private(dir)?;
         let db = Database::builder(dir).cache_size(config.cache_bytes).open()?;
         let memtable = config.max_memtable_bytes;
         let ks = KEYSPACES
@@ -133,6 +137,9 @@ impl FjallStore {
         };
         let flush_db = db.clone();
         let commit = GroupCommit::start(Arc::new(move || flush_db.persist(PersistMode::SyncData).map_err(err)));
+        if permissions::is_private(dir)? {
+            permissions::restrict(dir)?;
+        }
         // fjall creates its files on first open: make their directory entries durable.
         std::fs::File::open(dir)?.sync_all()?;
         Ok(FjallStore {
