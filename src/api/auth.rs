@@ -192,6 +192,9 @@ mod tests {
             .with_ansi(false)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
+            // Another test thread may have registered these callsites while no subscriber
+            // was interested in them; make tracing ask this one again.
+            tracing::callsite::rebuild_interest_cache();
             let method = "elicence.v1.LicenceService/GetLicence";
             assert!(handle
                 .authenticate(method, &request(Some("Bearer guessed-token-17")))
