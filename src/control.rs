@@ -17,7 +17,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::licence::record::rfc3339;
 use crate::registry::Registry;
-use crate::store::SledStore;
+use crate::store::EmbeddedStore;
 
 pub const SOCKET_FILE: &str = "control.sock";
 
@@ -29,7 +29,7 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 pub struct ControlEndpoint {
     listener: UnixListener,
     path: PathBuf,
-    store: Arc<SledStore>,
+    store: Arc<EmbeddedStore>,
     registry: Arc<Registry>,
 }
 
@@ -38,7 +38,11 @@ impl ControlEndpoint {
     /// store open, so no other server owns this directory). The socket is created under
     /// a temporary name, restricted to the owner, then renamed into place, so it is
     /// never reachable with wider permissions.
-    pub fn bind(data_dir: &Path, store: Arc<SledStore>, registry: Arc<Registry>) -> std::io::Result<ControlEndpoint> {
+    pub fn bind(
+        data_dir: &Path,
+        store: Arc<EmbeddedStore>,
+        registry: Arc<Registry>,
+    ) -> std::io::Result<ControlEndpoint> {
         let path = socket_path(data_dir);
         let tmp = data_dir.join(format!("{SOCKET_FILE}.{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
@@ -77,7 +81,7 @@ impl ControlEndpoint {
     }
 }
 
-async fn answer(stream: UnixStream, store: Arc<SledStore>, registry: Arc<Registry>) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, store: Arc<EmbeddedStore>, registry: Arc<Registry>) -> std::io::Result<()> {
     let mut line = String::new();
     let mut reader = BufReader::new(stream);
     (&mut reader).take(64).read_line(&mut line).await?;

@@ -10,7 +10,7 @@ use crate::catalog::{types, Directory};
 use crate::clock::Clock;
 use crate::registry::Registry;
 use crate::render::{read_dir_texts, Renderer, DEFAULT_FONT_PATH};
-use crate::store::SledStore;
+use crate::store::{open_embedded, EmbeddedStore};
 
 /// The source tree's root.
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -36,11 +36,11 @@ pub fn state_with_keys(
     keys_dir: &Path,
     clock: Arc<dyn Clock>,
     directory: Directory,
-) -> (AppState, Arc<SledStore>) {
+) -> (AppState, Arc<EmbeddedStore>) {
     let root = Path::new(ROOT);
     let keys = crate::keys::load(keys_dir, false).expect("key ring");
     let seed = types::load_dir(&root.join("templates/catalog")).expect("built-in catalogue");
-    let store = Arc::new(SledStore::open(data_dir).expect("open store"));
+    let store = Arc::new(open_embedded(data_dir, Default::default()).expect("open store"));
     let registry = Registry::new(store.clone(), Arc::new(keys.ring), clock, seed).expect("registry");
     let renderer = renderer();
     let layouts: Vec<String> = read_dir_texts(&root.join("templates/layouts"))

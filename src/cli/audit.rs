@@ -12,7 +12,7 @@ use super::data_dir::DataDirAccess;
 use crate::audit::ChainVerifier;
 use crate::keys::{KeyringFile, KEYRING_FILE};
 use crate::licence::signing::{self, PublicKeyInfo};
-use crate::store::{SledStore, Store};
+use crate::store::{open_embedded, Store};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -73,7 +73,8 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     args.data_dir_access.enforce(&args.data_dir)?;
     let keys = public_keys(&args.keys)?;
-    let store = SledStore::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let store = open_embedded(&args.data_dir, Default::default())
+        .with_context(|| format!("opening {}", args.data_dir.display()))?;
     let mut chain = ChainVerifier::new(keys);
     loop {
         let batch = store.audit_range(chain.count(), 1024)?;

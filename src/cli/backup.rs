@@ -17,7 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::control;
 use crate::licence::record::rfc3339;
 use crate::registry::Registry;
-use crate::store::{check_backup, SledStore};
+use crate::store::{check_backup, open_embedded, EmbeddedStore};
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -149,11 +149,11 @@ fn expect_ok(reader: &mut impl BufRead) -> anyhow::Result<()> {
     }
 }
 
-fn open_stopped(data_dir: &Path) -> anyhow::Result<SledStore> {
+fn open_stopped(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
     if !data_dir.exists() {
         bail!("{} does not exist", data_dir.display());
     }
-    SledStore::open(data_dir).with_context(|| {
+    open_embedded(data_dir, Default::default()).with_context(|| {
         format!(
             "opening {} (no server answered on {}; is another process holding the store?)",
             data_dir.display(),
@@ -162,7 +162,7 @@ fn open_stopped(data_dir: &Path) -> anyhow::Result<SledStore> {
     })
 }
 
-fn registry(store: SledStore, keys: &Path, allow_insecure: bool) -> anyhow::Result<Registry> {
+fn registry(store: EmbeddedStore, keys: &Path, allow_insecure: bool) -> anyhow::Result<Registry> {
     let keys = crate::keys::load(keys, allow_insecure)
         .map_err(anyhow::Error::msg)
         .context("loading keys")?;
@@ -178,7 +178,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     args.data_dir_access.enforce(&args.data_dir)?;
     let started = Instant::now();
     let existed = args.data_dir.exists();
-    let summary = match SledStore::restore_backup(&args.data_dir, &args.from) {
+    let summary = match EmbeddedStore::restore_backup(&args.data_dir, &args.from) {
         Ok(s) => s,
         Err(e) => {
             if !existed {
@@ -193,7 +193,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         args.data_dir.display(),
         started.elapsed().as_secs_f64()
     );
-    let store = SledStore::open(&args.data_dir)?;
+    let store = open_embedded(&args.data_dir, Default::default())?;
     check_store(store, &args.keys, args.allow_insecure_key_permissions)
 }
 
@@ -218,7 +218,11 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// Checks every signature, chain and index of `store`, prints the report, and exits 1
 /// on any problem.
-fn check_store(store: SledStore, keys: &Path, allow_insecure_key_permissions: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn check_store(
+    store: EmbeddedStore,
+    keys: &Path,
+    allow_insecure_key_permissions: bool,
+) -> anyhow::Result<ExitCode> {
     let report = registry(store, keys, allow_insecure_key_permissions)?.check()?;
     print_report(&report.problems, &report.to_string());
     Ok(if report.ok() {

@@ -19,7 +19,7 @@ use crate::import::{
     RunOptions,
 };
 use crate::registry::{Registry, RegistrySink};
-use crate::store::SledStore;
+use crate::store::{open_embedded, EmbeddedConfig};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -92,7 +92,14 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         vec![]
     };
     let store = Arc::new(
-        SledStore::open_with_cache(&args.data_dir, args.cache_mb * 1024 * 1024).with_context(|| {
+        open_embedded(
+            &args.data_dir,
+            EmbeddedConfig {
+                cache_bytes: args.cache_mb * 1024 * 1024,
+                ..EmbeddedConfig::default()
+            },
+        )
+        .with_context(|| {
             format!(
                 "opening {} (is `elicence serve` running on it?)",
                 args.data_dir.display()

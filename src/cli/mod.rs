@@ -10,6 +10,8 @@ mod keygen;
 mod render;
 mod repository;
 mod serve;
+#[cfg(unix)]
+mod store;
 mod verify;
 
 use std::process::ExitCode;
@@ -56,6 +58,10 @@ pub enum Command {
     /// Check a store: every signature and chain verifies, every index agrees with the records.
     #[cfg(unix)]
     Check(backup::CheckArgs),
+    /// Work with data directories: `store migrate --from-sled` converts one of an earlier
+    /// release.
+    #[cfg(unix)]
+    Store(store::StoreArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,5 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => backup::restore(args),
         #[cfg(unix)]
         Command::Check(args) => backup::check(args),
+        #[cfg(unix)]
+        Command::Store(args) => store::run(args),
     }
 }

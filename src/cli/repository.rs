@@ -12,7 +12,7 @@ use crate::catalog::types;
 use crate::clock::SystemClock;
 use crate::registry::Registry;
 use crate::render::{read_dir_texts, Renderer, DEFAULT_FONT_PATH};
-use crate::store::SledStore;
+use crate::store::{open_embedded, EmbeddedStore};
 
 #[derive(Debug, Clone, Args)]
 pub struct RepositoryArgs {
@@ -43,7 +43,7 @@ pub struct RepositoryArgs {
 pub struct Repository {
     pub registry: Registry,
     /// The store itself, for the control endpoint (backup, check).
-    pub store: Arc<SledStore>,
+    pub store: Arc<EmbeddedStore>,
     pub renderer: Renderer,
     /// The keys are the public development example.
     pub example_keys: bool,
@@ -61,7 +61,7 @@ impl RepositoryArgs {
         } else {
             Vec::new()
         };
-        let store = Arc::new(SledStore::open(&self.data_dir).with_context(|| {
+        let store = Arc::new(open_embedded(&self.data_dir, Default::default()).with_context(|| {
             format!(
                 "opening {} (is `elicence serve` running on it?)",
                 self.data_dir.display()

@@ -18,6 +18,28 @@ mod snapshot;
 
 pub use backup::{check_backup, BackupError, BackupHeader, BackupSummary};
 pub use embedded::{EmbeddedConfig, FjallStore};
+
+/// The store a data directory holds when no database URL is given.
+pub type EmbeddedStore = FjallStore;
+
+/// Whether `dir` holds a sled data directory written by a release before fjall.
+pub fn is_sled_dir(dir: &std::path::Path) -> bool {
+    dir.join("conf").is_file() && dir.join("db").is_file()
+}
+
+/// Opens the embedded store in `dir`, refusing a sled data directory from an earlier
+/// release with the command that converts it.
+pub fn open_embedded(dir: &std::path::Path, config: EmbeddedConfig) -> Result<EmbeddedStore> {
+    if is_sled_dir(dir) {
+        return Err(StoreError::Io(format!(
+            "{} holds a sled data directory from an earlier release; convert it with \
+             `elicence store migrate --from-sled {} --data-dir NEW_DIR` and serve NEW_DIR",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    FjallStore::open_with(dir, config)
+}
 pub use group_commit::GroupCommit;
 pub use permissions::OpenDataDir;
 pub use sled_store::SledStore;

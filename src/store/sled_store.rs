@@ -594,34 +594,3 @@ impl SledStore {
         self.last_event_seq(identifier)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// sled creates its files with the test process's umask (typically 022); the store
-    /// still leaves a new directory 0700 with every file in it 0600, and tightens a
-    /// private directory whose files an older version left readable.
-    #[cfg(unix)]
-    #[test]
-    fn a_new_data_directory_is_private_to_its_owner() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("new/data");
-        drop(SledStore::open_with_cache(&dir, 1 << 20).unwrap());
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(permissions::check(&dir).unwrap(), Ok(()));
-        assert!(std::fs::read_dir(&dir).unwrap().count() >= 2, "sled wrote its files");
-
-        std::fs::set_permissions(dir.join(SLED_LOG), std::fs::Permissions::from_mode(0o644)).unwrap();
-        drop(SledStore::open_with_cache(&dir, 1 << 20).unwrap());
-        assert_eq!(mode(&dir.join(SLED_LOG)), 0o600);
-
-        // An open directory is the operator's decision (the CLI asks for it): left alone.
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
-        std::fs::set_permissions(dir.join(SLED_LOG), std::fs::Permissions::from_mode(0o640)).unwrap();
-        drop(SledStore::open_with_cache(&dir, 1 << 20).unwrap());
-        assert_eq!((mode(&dir), mode(&dir.join(SLED_LOG))), (0o750, 0o640));
-    }
-}

@@ -197,12 +197,11 @@ fn audit_verify(data_dir: &Path) -> (bool, String) {
 
 /// Rewrites the stored value of audit entry `seq` in place (server stopped).
 fn edit_entry(data_dir: &Path, seq: u64, edit: impl FnOnce(&mut Vec<u8>)) {
-    let db = sled::open(data_dir).unwrap();
-    let tree = db.open_tree("audit").unwrap();
-    let mut value = tree.get(seq.to_be_bytes()).unwrap().unwrap().to_vec();
-    edit(&mut value);
-    tree.insert(seq.to_be_bytes(), value).unwrap();
-    db.flush().unwrap();
+    edit_raw_store(data_dir, "audit", |tree| {
+        let mut value = tree.get(seq.to_be_bytes()).unwrap().unwrap().to_vec();
+        edit(&mut value);
+        tree.insert(seq.to_be_bytes(), value).unwrap();
+    });
 }
 
 #[tokio::test]
@@ -241,11 +240,7 @@ async fn audit_verify_checks_the_chain_offline_and_finds_tampering() {
         v.splice(at..at + 9, "核查二".bytes());
     });
     assert!(audit_verify(&dir).0);
-    {
-        let db = sled::open(&dir).unwrap();
-        db.open_tree("audit").unwrap().remove(1u64.to_be_bytes()).unwrap();
-        db.flush().unwrap();
-    }
+    edit_raw_store(&dir, "audit", |tree| tree.remove(1u64.to_be_bytes()).unwrap());
     let (ok, out) = audit_verify(&dir);
     assert!(!ok);
     assert!(out.contains("FAILED: entry 2: expected seq 1"), "{out}");

@@ -199,19 +199,13 @@ fn check_finds_index_entries_that_disagree_with_records() {
         server.stop().await;
         id
     });
-    {
-        let db = sled::open(&data).unwrap();
-        let holder = db.open_tree("idx_holder").unwrap();
-        let k = holder.iter().keys().next().unwrap().unwrap();
+    edit_raw_store(&data, "idx_holder", |holder| {
+        let k = holder.iter().next().unwrap().key().unwrap();
         holder.remove(k).unwrap();
         let mut orphan = b"111\x00420802199001011234\x00".to_vec();
         orphan.extend_from_slice(b"1.2.156.3005.2.nothing");
-        holder.insert(orphan, &[]).unwrap();
-        db.flush().unwrap();
-    }
-    // Raw sled wrote a snapshot with this process's umask; `check` refuses files others
-    // can read, so hand the directory back as the store keeps it.
-    elicence::store::permissions::restrict(&data).unwrap();
+        holder.insert(orphan, []).unwrap();
+    });
     let out = cli(&["check", "--data-dir"], &[&data]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");

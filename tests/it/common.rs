@@ -281,3 +281,16 @@ pub async fn issue(server: &TestServer, request_id: &str, licence: pb::Licence) 
 pub async fn issue_id(server: &TestServer, request_id: &str, licence: pb::Licence) -> String {
     issue(server, request_id, licence).await.identifier
 }
+
+/// Edits one keyspace of a stopped server's store directly, as someone with the files
+/// would: `edit` gets the raw fjall keyspace. The directory is left as private as the
+/// store keeps it.
+pub fn edit_raw_store(data_dir: &Path, keyspace: &str, edit: impl FnOnce(&fjall::Keyspace)) {
+    {
+        let db = fjall::Database::builder(data_dir).open().unwrap();
+        let ks = db.keyspace(keyspace, fjall::KeyspaceCreateOptions::default).unwrap();
+        edit(&ks);
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    elicence::store::permissions::restrict(data_dir).unwrap();
+}

@@ -371,9 +371,7 @@ async fn a_record_altered_on_disk_is_reported_not_authentic() {
     let issued = issue(&server, "t-1", business_licence("TAMPER-1")).await;
     server.stop().await;
 
-    {
-        let db = sled::open(&dir).unwrap();
-        let records = db.open_tree("records").unwrap();
+    edit_raw_store(&dir, "records", |records| {
         let v = records.get(issued.identifier.as_bytes()).unwrap().unwrap().to_vec();
         let text = String::from_utf8_lossy(&v).replace("伍佰万元整", "伍仟万元整");
         assert_ne!(text.as_bytes(), &v[..]);
@@ -382,8 +380,7 @@ async fn a_record_altered_on_disk_is_reported_not_authentic() {
         let mut altered = v[..json_start].to_vec();
         altered.extend_from_slice(&text.as_bytes()[text.find('{').unwrap()..]);
         records.insert(issued.identifier.as_bytes(), altered).unwrap();
-        db.flush().unwrap();
-    }
+    });
 
     let server = spawn_server_at(&dir, clock).await;
     let v = server

@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use elicence::import::{gen_sample, SampleFormat};
-use elicence::store::{SledStore, Store};
+use elicence::store::{FjallStore, Store};
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
@@ -244,7 +244,7 @@ fn import_survives_repeated_sigkill() {
         .filter_map(|l| l.split(',').next())
         .collect::<std::collections::HashSet<_>>()
         .len() as u64;
-    let ids = SledStore::open(&data).unwrap().all_identifiers().unwrap();
+    let ids = FjallStore::open(&data).unwrap().all_identifiers().unwrap();
     assert_eq!(ids.len() as u64, rows - rejected, "every good row exactly once");
     let out = check_store(&data);
     eprintln!("import: {killed} of {n} runs killed mid-way; then {}", out.trim());

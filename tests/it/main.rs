@@ -16,6 +16,7 @@ mod pdf;
 mod privacy;
 mod query;
 mod secrets;
+mod store_migrate;
 mod templates;
 mod tls;
 mod workload;

@@ -10,7 +10,7 @@ use elicence::api::pb::import_licences_request::Part;
 use elicence::api::pb::migration_service_client::MigrationServiceClient;
 use elicence::api::pb::{ImportHeader, ImportLicencesRequest, VerifyLicenceRequest};
 use elicence::import::{gen_sample, SampleFormat};
-use elicence::store::{SledStore, Store};
+use elicence::store::{FjallStore, Store};
 
 use crate::common::*;
 
@@ -156,7 +156,7 @@ async fn cli_import_twice_then_serve_and_verify() {
     assert!(stderr.contains("imported 0,"), "{stderr}");
 
     let ids = {
-        let store = SledStore::open(&data).unwrap();
+        let store = FjallStore::open(&data).unwrap();
         store.all_identifiers().unwrap()
     };
     assert_eq!(ids.len() as u64, info.good_rows());
@@ -257,7 +257,7 @@ fn killed_import_resumes_to_exactly_once() {
     assert_eq!(killed.signal(), Some(9), "the first run must be killed mid-import");
     let status = cmd().status().unwrap();
     assert!(status.success());
-    let store = SledStore::open(&data).unwrap();
+    let store = FjallStore::open(&data).unwrap();
     let ids = store.all_identifiers().unwrap();
     let rows = 6000 - count_rejected(&tmp.path().join("legacy.csv.rejects.csv"));
     assert_eq!(

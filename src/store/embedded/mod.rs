@@ -594,3 +594,50 @@ impl FjallStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// fjall creates its files with the process's umask (typically 022 in tests); the
+    /// store still leaves a new directory 0700 with every file in it 0600, and tightens
+    /// a private directory whose files were left readable.
+    #[cfg(unix)]
+    #[test]
+    fn a_new_data_directory_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new/data");
+        drop(FjallStore::open(&dir).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(permissions::check(&dir).unwrap(), Ok(()));
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_file())
+            .expect("fjall wrote a file");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(FjallStore::open(&dir).unwrap());
+        assert_eq!(mode(&file), 0o600);
+
+        // An open directory is the operator's decision (the CLI asks for it): left alone.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(FjallStore::open(&dir).unwrap());
+        assert_eq!((mode(&dir), mode(&file)), (0o750, 0o640));
+    }
+
+    /// A sled data directory of an earlier release is refused with the command that
+    /// converts it.
+    #[test]
+    fn a_sled_directory_is_refused_with_the_conversion_command() {
+        let tmp = tempfile::tempdir().unwrap();
+        drop(crate::store::SledStore::open_with_cache(tmp.path(), 1 << 20).unwrap());
+        let e = crate::store::open_embedded(tmp.path(), EmbeddedConfig::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("elicence store migrate --from-sled"), "{e}");
+    }
+}
