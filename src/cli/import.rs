@@ -1,6 +1,7 @@
 //! `elicence import`: migrate a legacy export (CSV UTF-8/GBK, JSON lines, XLSX) into the
 //! store through a mapping file. Every good row becomes a signed licence exactly once
-//! (re-runs skip what is present); every bad row goes to the reject report.
+//! (re-runs skip what is present), its first event naming the operator and the run;
+//! every bad row goes to the reject report.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use crate::import::{
     open_source, run_import, Encoding, Format, MapOptions, Mapping, Progress, ReadOptions, RejectWriter, RowMapper,
     RunOptions,
 };
-use crate::registry::{Registry, RegistrySink};
+use crate::registry::{Importer, Registry, RegistrySink};
 use crate::store::SledStore;
 
 #[derive(Debug, Args)]
@@ -60,6 +61,24 @@ pub struct ImportArgs {
     pub cache_mb: u64,
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
+    /// Who runs the import, as the first event of every imported record names them
+    /// (default: the OS user).
+    #[arg(long, env = "ELICENCE_OPERATOR")]
+    pub operator: Option<String>,
+}
+
+/// The operator's name: `--operator`, else the OS user.
+fn operator_name(flag: Option<&str>) -> String {
+    flag.map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            ["USER", "LOGNAME", "USERNAME"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok())
+        })
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "unknown operator".into())
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -108,7 +127,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         PathBuf::from(p)
     });
     let mut report = RejectWriter::create(&reject_path)?;
-    let sink = RegistrySink::new(&registry, None);
+    let sink = RegistrySink::new(&registry, Importer::Operator(operator_name(args.operator.as_deref())));
+    eprintln!("import run {}", sink.run_id());
     let progress = ProgressView::new();
     let summary = run_import(
         source,
@@ -123,7 +143,14 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     report.flush()?;
     progress.finish();
     registry.store().flush()?;
+    let receipt = sink.receipt();
     eprintln!("{summary}");
+    eprintln!(
+        "import run {}: {} records created, sha256 of their sorted identifiers {}",
+        receipt.run_id,
+        receipt.created.len(),
+        hex::encode(receipt.created_sha256)
+    );
     eprintln!("reject report: {}", reject_path.display());
     if summary.rejected_rows > 0 && !args.allow_rejects {
         eprintln!(

@@ -135,7 +135,11 @@ pub fn mask_personal(value: &str) -> String {
         let mut d = 0;
         for (k, c) in chars.iter().enumerate().take(end).skip(i) {
             let is_digit = digits.get(d) == Some(&k);
-            out.push(if masked && is_digit && d >= KEPT_DIGITS { '*' } else { *c });
+            out.push(if masked && is_digit && d >= KEPT_DIGITS {
+                '*'
+            } else {
+                *c
+            });
             d += usize::from(is_digit);
         }
         i = end;
@@ -255,9 +259,15 @@ mod tests {
             ("４２０８２２１９５９０５０６２０１Ｘ", "４２０８２２************"),
             // Inside other text.
             ("身份证420822195905062015", "身份证420822************"),
-            ("身份证：420822 19590506 2015（张三）", "身份证：420822 ******** ****（张三）"),
+            (
+                "身份证：420822 19590506 2015（张三）",
+                "身份证：420822 ******** ****（张三）",
+            ),
             ("ID420822195905062015", "ID420822************"),
-            ("持证人 420822195905062015 与 420802900101123", "持证人 420822************ 与 420802*********"),
+            (
+                "持证人 420822195905062015 与 420802900101123",
+                "持证人 420822************ 与 420802*********",
+            ),
             // A credit code that could be an identity number (characters 7-14 a date).
             ("420822195905062015A", "420822************A"),
             // Longer runs may hide one.
@@ -270,7 +280,8 @@ mod tests {
     #[test]
     fn reasons_are_masked_in_the_report() {
         let mut w = RejectWriter::new(Vec::new(), true).unwrap();
-        w.write(&Reject::new(3, "备注", "", "contains 420822 19590506 2015")).unwrap();
+        w.write(&Reject::new(3, "备注", "", "contains 420822 19590506 2015"))
+            .unwrap();
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         assert!(text.contains("contains 420822 ******** ****"), "{text}");
     }

@@ -174,7 +174,7 @@ async fn cli_import_twice_then_serve_and_verify() {
     let migrated = v.licence.unwrap();
     assert!(migrated.provenance.unwrap().source_line > 1);
 
-    // A migrated record's history starts empty; a status change chains from the record.
+    // A migrated record's history starts with its `migrated` event; a status change follows it.
     let manager = match migrated.licence_type_code.as_str() {
         "11100000000013338W011" | "11100000000013338W012" | "11100000MB0143619X001" => SCJGJ,
         "11100000000013129K001" => ZJJ,
