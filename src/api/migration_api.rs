@@ -18,6 +18,7 @@ use crate::catalog::Department;
 use crate::import::report::mask_personal;
 use crate::import::{
     open_bytes, run_import, Encoding, Format, MapOptions, Mapping, ReadOptions, RowMapper, RunOptions, Source,
+    XlsxLimits,
 };
 use crate::licence::Invalid;
 use crate::registry::{Importer, Registry, RegistrySink};
@@ -35,16 +36,20 @@ pub struct MigrationApi {
     /// [`MAX_IMPORT_BYTES`]), so this bounds the memory imports can take.
     imports: Arc<Semaphore>,
     max_imports: usize,
+    /// What an XLSX export may unpack to.
+    xlsx_limits: XlsxLimits,
 }
 
 impl MigrationApi {
     /// `max_concurrent_imports` imports may run at once; one more is refused with
-    /// RESOURCE_EXHAUSTED before its export is read.
-    pub fn new(state: AppState, max_concurrent_imports: usize) -> MigrationApi {
+    /// RESOURCE_EXHAUSTED before its export is read. An XLSX export beyond `xlsx_limits`
+    /// is refused with INVALID_ARGUMENT before it is parsed.
+    pub fn new(state: AppState, max_concurrent_imports: usize, xlsx_limits: XlsxLimits) -> MigrationApi {
         MigrationApi {
             state,
             imports: Arc::new(Semaphore::new(max_concurrent_imports)),
             max_imports: max_concurrent_imports,
+            xlsx_limits,
         }
     }
 }
@@ -120,6 +125,7 @@ impl MigrationApi {
             encoding,
             sheet: (!sheet.is_empty()).then_some(sheet),
             delimiter: None,
+            xlsx_limits: self.xlsx_limits.clone(),
         };
         let opts = MapOptions {
             source_file,

@@ -16,7 +16,7 @@ use crate::catalog::types;
 use crate::clock::SystemClock;
 use crate::import::{
     open_source, run_import, Encoding, Format, MapOptions, Mapping, Progress, ReadOptions, RejectWriter, RowMapper,
-    RunOptions,
+    RunOptions, XlsxLimits,
 };
 use crate::registry::{Importer, Registry, RegistrySink};
 use crate::store::SledStore;
@@ -65,6 +65,39 @@ pub struct ImportArgs {
     /// (default: the OS user).
     #[arg(long, env = "ELICENCE_OPERATOR")]
     pub operator: Option<String>,
+    #[command(flatten)]
+    pub xlsx: XlsxLimitArgs,
+}
+
+/// What an XLSX file may unpack to (docs/IMPORT.md), for `import` and `serve`. A file
+/// past a limit is refused before it is parsed.
+#[derive(Debug, Clone, Args)]
+pub struct XlsxLimitArgs {
+    /// Total unpacked size of an XLSX workbook, in MiB.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_UNPACKED_MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_unpacked_mib: u64,
+    /// Compression ratio (unpacked:packed) of any XLSX entry over 1 MiB unpacked.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_RATIO", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_ratio: u64,
+    /// Shared strings (distinct cell texts) of an XLSX workbook.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_SHARED_STRINGS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_shared_strings: u64,
+    /// Unpacked size of an XLSX workbook's shared-string table, in MiB.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_SHARED_STRINGS_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_shared_strings_mib: u64,
+}
+
+impl XlsxLimitArgs {
+    pub fn limits(&self) -> XlsxLimits {
+        const MIB: u64 = 1024 * 1024;
+        XlsxLimits {
+            max_unpacked_bytes: self.xlsx_max_unpacked_mib.saturating_mul(MIB),
+            max_ratio: self.xlsx_max_ratio,
+            max_shared_strings: self.xlsx_max_shared_strings,
+            max_shared_strings_bytes: self.xlsx_max_shared_strings_mib.saturating_mul(MIB),
+            ..XlsxLimits::default()
+        }
+    }
 }
 
 /// The operator's name: `--operator`, else the OS user.
@@ -96,6 +129,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
             .transpose()?,
         sheet: args.sheet.clone(),
         delimiter: None,
+        xlsx_limits: args.xlsx.limits(),
     };
     let keys = crate::keys::load(&args.keys, args.allow_insecure_key_permissions).map_err(anyhow::Error::msg)?;
     if keys.example {

@@ -7,6 +7,7 @@ mod common;
 mod core;
 mod crash;
 mod documents;
+mod import_limits;
 mod import_rules;
 mod lifecycle;
 mod limits;
