@@ -100,21 +100,28 @@ impl XlsxLimitArgs {
     }
 }
 
-/// The operator's name: `--operator`, else the OS user.
-fn operator_name(flag: Option<&str>) -> String {
-    flag.map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
-        .or_else(|| {
-            ["USER", "LOGNAME", "USERNAME"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok())
-        })
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "unknown operator".into())
+/// The operator's name, as the first event of every imported record gives it:
+/// `--operator`, else the OS user.
+fn operator_name(flag: Option<&str>) -> anyhow::Result<String> {
+    let os_user = || {
+        ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .find(|n| !n.trim().is_empty())
+    };
+    let name = match flag {
+        Some(f) => f.trim().to_string(),
+        None => os_user().map_or_else(|| "unknown operator".into(), |n| n.trim().to_string()),
+    };
+    anyhow::ensure!(
+        (1..=64).contains(&name.chars().count()) && !name.chars().any(char::is_control),
+        "--operator: 1-64 printable characters (it is signed into every imported record)"
+    );
+    Ok(name)
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let operator = operator_name(args.operator.as_deref())?;
     let mapping = Mapping::load(&args.mapping)?;
     let read = ReadOptions {
         format: args
@@ -161,7 +168,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         PathBuf::from(p)
     });
     let mut report = RejectWriter::create(&reject_path)?;
-    let sink = RegistrySink::new(&registry, Importer::Operator(operator_name(args.operator.as_deref())));
+    let sink = RegistrySink::new(&registry, Importer::Operator(operator));
     eprintln!("import run {}", sink.run_id());
     let progress = ProgressView::new();
     let summary = run_import(
@@ -256,5 +263,19 @@ impl ProgressView {
         if let Some(b) = &self.bar {
             b.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operator_name;
+
+    #[test]
+    fn operator_names_are_printable_text() {
+        assert_eq!(operator_name(Some("  迁移组 王工 ")).unwrap(), "迁移组 王工");
+        for bad in ["", "  ", "a\nb", "\u{1b}[2J", &"长".repeat(65)] {
+            assert!(operator_name(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(!operator_name(None).unwrap().is_empty());
     }
 }
