@@ -85,6 +85,13 @@ pub struct XlsxLimitArgs {
     /// Unpacked size of an XLSX workbook's shared-string table, in MiB.
     #[arg(long, env = "ELICENCE_XLSX_MAX_SHARED_STRINGS_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub xlsx_max_shared_strings_mib: u64,
+    /// Unpacked size of any other XML part of an XLSX workbook read whole (workbook,
+    /// styles, relationships), in MiB.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_PART_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_part_mib: u64,
+    /// Style records (cell formats, fonts, fills, borders, number formats) of an XLSX workbook.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_STYLE_RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_style_records: u64,
 }
 
 impl XlsxLimitArgs {
@@ -95,6 +102,8 @@ impl XlsxLimitArgs {
             max_ratio: self.xlsx_max_ratio,
             max_shared_strings: self.xlsx_max_shared_strings,
             max_shared_strings_bytes: self.xlsx_max_shared_strings_mib.saturating_mul(MIB),
+            max_part_bytes: self.xlsx_max_part_mib.saturating_mul(MIB),
+            max_style_records: self.xlsx_max_style_records,
             ..XlsxLimits::default()
         }
     }

@@ -1,17 +1,25 @@
 //! Limits on what an XLSX file may unpack to, checked before calamine parses anything.
 //!
-//! An XLSX file is a zip archive, and calamine keeps the whole shared-string table in
-//! memory: a 1.5 MB upload whose `sharedStrings.xml` unpacks to 452 MB took the server to
-//! 617 MB. The sizes a zip directory declares cannot be trusted, so every entry is
-//! streamed through the decompressor and counted, stopping as soon as a limit is passed:
-//! the total unpacked size, each entry's compression ratio, and the shared strings (their
-//! count, including the count the table itself declares, and their XML's size).
+//! An XLSX file is a zip archive, and calamine keeps some of its parts whole in memory —
+//! above all the shared-string table: a 1.5 MB upload whose `sharedStrings.xml` unpacks
+//! to 452 MB took the server to 617 MB. The sizes a zip directory declares cannot be
+//! trusted, so every entry is streamed through the decompressor and counted, stopping as
+//! soon as a limit is passed: the total unpacked size, each entry's compression ratio,
+//! the shared strings (their count, including the count the table declares, and their
+//! XML's size), and for the other parts calamine reads whole, their size and — for the
+//! styles, where a few bytes of XML become a record of hundreds — their record count.
+//! Worksheets are read a cell at a time and are bounded by the total alone.
+
+mod elements;
 
 use std::io::{Read, Seek, SeekFrom};
 
+use elements::ElementCounter;
+
 /// What an XLSX file may unpack to. The defaults admit exports far larger than the
 /// city's (a 100,000-row export unpacks to 62 MB, with 274,000 shared strings) and keep
-/// one import's shared-string table to about 100 MB of memory (docs/IMPORT.md).
+/// what calamine holds of one workbook to about 100 MB for its shared strings and 35 MB
+/// for its styles (measured, docs/IMPORT.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XlsxLimits {
     /// Sum of the unpacked sizes of all entries.
@@ -24,6 +32,12 @@ pub struct XlsxLimits {
     pub max_shared_strings: u64,
     /// Unpacked size of the shared-string table's XML.
     pub max_shared_strings_bytes: u64,
+    /// Unpacked size of each other XML part calamine reads whole (workbook, styles,
+    /// relationships, theme, …): any `.xml` or `.rels` entry but a worksheet.
+    pub max_part_bytes: u64,
+    /// Style records in `styles.xml` (`xf`, `font`, `fill`, `border`, `numFmt` elements):
+    /// calamine builds a style, with copies of its font, fill and border, for each.
+    pub max_style_records: u64,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -36,6 +50,8 @@ impl Default for XlsxLimits {
             ratio_applies_above: MIB,
             max_shared_strings: 1_000_000,
             max_shared_strings_bytes: 64 * MIB,
+            max_part_bytes: 16 * MIB,
+            max_style_records: 100_000,
         }
     }
 }
@@ -79,6 +95,16 @@ pub enum XlsxLimitError {
          limit: shared-string table size (--xlsx-max-shared-strings-mib)"
     )]
     SharedStringsBytes { entry: String, measured: u64, limit: u64 },
+    #[error(
+        "{entry} unpacks to more than {limit} bytes (measured at least {measured}); \
+         limit: size of a part read whole (--xlsx-max-part-mib)"
+    )]
+    PartBytes { entry: String, measured: u64, limit: u64 },
+    #[error(
+        "{entry} holds more than {limit} style records (counted at least {measured}); \
+         limit: style records (--xlsx-max-style-records)"
+    )]
+    StyleRecords { entry: String, measured: u64, limit: u64 },
     #[error("not a readable XLSX (zip) file: {0}")]
     Zip(String),
 }
@@ -94,7 +120,8 @@ pub fn check<R: Read + Seek>(input: &mut R, limits: &XlsxLimits) -> Result<(), X
         let Ok(mut entry) = zip.by_index(i) else { continue };
         let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
         let compressed = entry.compressed_size();
-        let mut shared = is_shared_strings(&name).then(SharedStringCounter::default);
+        let part = Part::of(&name);
+        let mut counter = part.counted().map(ElementCounter::new);
         let mut unpacked = 0u64;
         loop {
             let n = match entry.read(&mut buf) {
@@ -118,10 +145,10 @@ pub fn check<R: Read + Seek>(input: &mut R, limits: &XlsxLimits) -> Result<(), X
                     applies_above: limits.ratio_applies_above,
                 });
             }
-            if let Some(counter) = &mut shared {
+            if let Some(counter) = &mut counter {
                 counter.feed(&buf[..n]);
-                check_shared(&name, counter, unpacked, limits)?;
             }
+            part.check(&name, unpacked, counter.as_ref(), limits)?;
         }
     }
     drop(zip);
@@ -131,143 +158,91 @@ pub fn check<R: Read + Seek>(input: &mut R, limits: &XlsxLimits) -> Result<(), X
     Ok(())
 }
 
-/// calamine finds the table by name, ignoring case and the path separator; any entry of
-/// that name is held to the shared-string limits.
-fn is_shared_strings(name: &str) -> bool {
-    name.replace('\\', "/")
-        .to_ascii_lowercase()
-        .ends_with("sharedstrings.xml")
+/// What an entry is to calamine, which finds parts by name, ignoring case and the path
+/// separator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// `…/sharedStrings.xml`: every string kept.
+    SharedStrings,
+    /// `…/styles.xml`: a record per style element.
+    Styles,
+    /// `…/worksheets/*.xml`: read a cell at a time.
+    Worksheet,
+    /// Any other `.xml` or `.rels` entry: read whole when read at all.
+    OtherXml,
+    /// Images and other binary parts: not parsed.
+    Other,
 }
 
-fn check_shared(
-    entry: &str,
-    counter: &SharedStringCounter,
-    unpacked: u64,
-    limits: &XlsxLimits,
-) -> Result<(), XlsxLimitError> {
-    if unpacked > limits.max_shared_strings_bytes {
-        return Err(XlsxLimitError::SharedStringsBytes {
-            entry: entry.to_string(),
-            measured: unpacked,
-            limit: limits.max_shared_strings_bytes,
-        });
+impl Part {
+    fn of(name: &str) -> Part {
+        let path = name.replace('\\', "/").to_ascii_lowercase();
+        let (dir, file) = path.rsplit_once('/').unwrap_or(("", &path));
+        match file {
+            "sharedstrings.xml" => Part::SharedStrings,
+            "styles.xml" => Part::Styles,
+            f if f.ends_with(".xml") && dir.rsplit('/').next() == Some("worksheets") => Part::Worksheet,
+            f if f.ends_with(".xml") || f.ends_with(".rels") => Part::OtherXml,
+            _ => Part::Other,
+        }
     }
-    if counter.strings > limits.max_shared_strings {
-        return Err(XlsxLimitError::SharedStrings {
-            entry: entry.to_string(),
-            measured: counter.strings,
-            limit: limits.max_shared_strings,
-        });
+
+    /// The elements whose count is limited.
+    fn counted(self) -> Option<&'static [&'static [u8]]> {
+        match self {
+            Part::SharedStrings => Some(&[b"si"]),
+            Part::Styles => Some(&[b"xf", b"font", b"fill", b"border", b"numFmt"]),
+            Part::Worksheet | Part::OtherXml | Part::Other => None,
+        }
     }
-    // calamine reserves room for the declared count before reading a single string.
-    if let Some(declared) = &counter.declared {
-        let over = declared.parse::<u64>().map_or(true, |n| n > limits.max_shared_strings);
-        if over {
-            return Err(XlsxLimitError::DeclaredSharedStrings {
-                entry: entry.to_string(),
-                declared: declared.clone(),
+
+    /// Checks what has been read of the entry so far.
+    fn check(
+        self,
+        entry: &str,
+        unpacked: u64,
+        counter: Option<&ElementCounter>,
+        limits: &XlsxLimits,
+    ) -> Result<(), XlsxLimitError> {
+        let entry = || entry.to_string();
+        let count = counter.map_or(0, |c| c.count);
+        match self {
+            Part::SharedStrings if unpacked > limits.max_shared_strings_bytes => {
+                Err(XlsxLimitError::SharedStringsBytes {
+                    entry: entry(),
+                    measured: unpacked,
+                    limit: limits.max_shared_strings_bytes,
+                })
+            }
+            Part::SharedStrings if count > limits.max_shared_strings => Err(XlsxLimitError::SharedStrings {
+                entry: entry(),
+                measured: count,
                 limit: limits.max_shared_strings,
-            });
+            }),
+            // calamine reserves room for the declared count before reading a string.
+            Part::SharedStrings => match counter.and_then(|c| c.declared.as_ref()) {
+                Some(d) if d.parse::<u64>().map_or(true, |n| n > limits.max_shared_strings) => {
+                    Err(XlsxLimitError::DeclaredSharedStrings {
+                        entry: entry(),
+                        declared: d.clone(),
+                        limit: limits.max_shared_strings,
+                    })
+                }
+                _ => Ok(()),
+            },
+            Part::Styles | Part::OtherXml if unpacked > limits.max_part_bytes => Err(XlsxLimitError::PartBytes {
+                entry: entry(),
+                measured: unpacked,
+                limit: limits.max_part_bytes,
+            }),
+            Part::Styles if count > limits.max_style_records => Err(XlsxLimitError::StyleRecords {
+                entry: entry(),
+                measured: count,
+                limit: limits.max_style_records,
+            }),
+            Part::Styles | Part::OtherXml | Part::Worksheet | Part::Other => Ok(()),
         }
     }
-    Ok(())
-}
-
-/// Longest start tag kept whole. Real `<sst>` tags are a few hundred bytes; a longer
-/// one is refused rather than read past (see [`SharedStringCounter::end_tag`]).
-const MAX_TAG: usize = 16 * 1024;
-
-/// Counts `<si>` start tags (any namespace prefix) in a stream of XML, and reads the
-/// `uniqueCount` the `<sst>` tag declares.
-#[derive(Debug, Default)]
-struct SharedStringCounter {
-    in_tag: bool,
-    tag: Vec<u8>,
-    /// The current tag is longer than [`MAX_TAG`]; only its start is in `tag`.
-    truncated: bool,
-    strings: u64,
-    /// `uniqueCount` as written (digits, or anything calamine might still parse).
-    declared: Option<String>,
-}
-
-impl SharedStringCounter {
-    fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            match (self.in_tag, b) {
-                (false, b'<') => {
-                    self.in_tag = true;
-                    self.truncated = false;
-                    self.tag.clear();
-                }
-                (false, _) => {}
-                (true, b'>') => {
-                    self.in_tag = false;
-                    self.end_tag();
-                }
-                (true, b'<') => {
-                    self.truncated = false;
-                    self.tag.clear();
-                }
-                (true, _) => {
-                    if self.tag.len() < MAX_TAG {
-                        self.tag.push(b);
-                    } else {
-                        self.truncated = true;
-                    }
-                }
-            }
-        }
-    }
-
-    fn end_tag(&mut self) {
-        // End tags, comments, processing instructions and declarations.
-        if matches!(self.tag.first(), None | Some(b'/' | b'!' | b'?')) {
-            return;
-        }
-        let name_end = self
-            .tag
-            .iter()
-            .position(|b| b.is_ascii_whitespace() || *b == b'/')
-            .unwrap_or(self.tag.len());
-        let name = &self.tag[..name_end];
-        let local = name.rsplit(|b| *b == b':').next().unwrap_or(name);
-        match local {
-            b"si" => self.strings += 1,
-            b"sst" if self.declared.is_none() => {
-                // calamine reads uniqueCount wherever it is in the tag; so must this.
-                self.declared = if self.truncated {
-                    Some(format!("unreadable (a start tag over {MAX_TAG} bytes)"))
-                } else {
-                    attribute(&self.tag[name_end..], "uniqueCount")
-                };
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The value of attribute `name` in a start tag's attribute text.
-fn attribute(attrs: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(attrs);
-    let mut rest = text.as_ref();
-    while let Some(at) = rest.find(name) {
-        let before_ok = at == 0 || rest.as_bytes()[at - 1].is_ascii_whitespace();
-        let after = rest[at + name.len()..].trim_start();
-        rest = &rest[at + name.len()..];
-        let Some(value) = after.strip_prefix('=').map(str::trim_start) else {
-            continue;
-        };
-        if !before_ok {
-            continue;
-        }
-        let quote = value.chars().next()?;
-        if quote != '"' && quote != '\'' {
-            return None;
-        }
-        let end = value[1..].find(quote)?;
-        return Some(value[1..1 + end].trim().to_string());
-    }
-    None
 }
 
 #[cfg(test)]

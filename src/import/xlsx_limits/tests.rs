@@ -45,6 +45,19 @@ fn noise(n: usize) -> Vec<u8> {
         .collect()
 }
 
+/// No limit but the one a test sets.
+fn loose() -> XlsxLimits {
+    XlsxLimits {
+        max_unpacked_bytes: u64::MAX,
+        max_ratio: u64::MAX,
+        ratio_applies_above: u64::MAX,
+        max_shared_strings: u64::MAX,
+        max_shared_strings_bytes: u64::MAX,
+        max_part_bytes: u64::MAX,
+        max_style_records: u64::MAX,
+    }
+}
+
 fn shared_strings(n: usize) -> Vec<u8> {
     let mut xml = b"<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">".to_vec();
     xml.extend(b"<si><t>x</t></si>".repeat(n));
@@ -85,13 +98,7 @@ fn a_shared_string_bomb_is_refused_before_parsing_naming_the_limit() {
 
 #[test]
 fn each_limit_refuses_with_what_it_measured() {
-    let loose = XlsxLimits {
-        max_unpacked_bytes: u64::MAX,
-        max_ratio: u64::MAX,
-        max_shared_strings: u64::MAX,
-        max_shared_strings_bytes: u64::MAX,
-        ..XlsxLimits::default()
-    };
+    let loose = loose();
 
     let total = XlsxLimits {
         max_unpacked_bytes: 100_000,
@@ -152,6 +159,58 @@ fn each_limit_refuses_with_what_it_measured() {
     assert!(checked(zip_of(&[("xl/worksheets/sheet1.xml", &shared_strings(100))]), &size).is_ok());
 }
 
+/// calamine builds a style record, with copies of its font, fill and border, for every
+/// `<xf>`: five bytes of XML become hundreds in memory. Other parts read whole are held
+/// to a size; worksheets, read a cell at a time, are not.
+#[test]
+fn style_records_and_parts_read_whole_are_limited() {
+    let styles = |n: usize| {
+        let mut xml = b"<styleSheet><fonts><font/></fonts><cellXfs>".to_vec();
+        xml.extend(b"<xf fontId=\"0\"/>".repeat(n));
+        xml.extend(b"</cellXfs></styleSheet>");
+        xml
+    };
+    let records = XlsxLimits {
+        max_style_records: 100,
+        ..loose()
+    };
+    assert!(checked(zip_of(&[("xl/styles.xml", &styles(99))]), &records).is_ok());
+    let e = checked(zip_of(&[("xl/styles.xml", &styles(100))]), &records).unwrap_err();
+    assert_eq!(
+        e,
+        XlsxLimitError::StyleRecords {
+            entry: "xl/styles.xml".into(),
+            measured: 101,
+            limit: 100
+        }
+    );
+    assert!(e.to_string().contains("--xlsx-max-style-records"), "{e}");
+
+    let parts = XlsxLimits {
+        max_part_bytes: 10_000,
+        ..loose()
+    };
+    for name in [
+        "xl/workbook.xml",
+        "xl/_rels/workbook.xml.rels",
+        "xl/styles.xml",
+        "xl/theme/theme1.xml",
+    ] {
+        let e = checked(zip_of(&[(name, &noise(20_000))]), &parts).unwrap_err();
+        assert!(
+            matches!(&e, XlsxLimitError::PartBytes { entry, limit: 10_000, .. } if entry == name),
+            "{e}"
+        );
+    }
+    for name in [
+        "xl/worksheets/sheet1.xml",
+        "xl/media/image1.png",
+        "XL/Worksheets/Sheet2.xml",
+    ] {
+        checked(zip_of(&[(name, &noise(20_000))]), &parts).unwrap();
+    }
+}
+
 /// calamine reserves room for the count the table declares before reading a string:
 /// `uniqueCount="4000000000"` alone would ask for 96 GB.
 #[test]
@@ -173,7 +232,7 @@ fn a_declared_shared_string_count_over_the_limit_is_refused() {
         }
     }
     // An <sst> tag too long to read whole is refused rather than read past.
-    let padding = format!(r#"a="{}""#, "x".repeat(MAX_TAG));
+    let padding = format!(r#"a="{}""#, "x".repeat(elements::MAX_TAG));
     let xml = format!(r#"<sst {padding} uniqueCount="4000000000"></sst>"#);
     let e = checked(zip_of(&[("xl/sharedStrings.xml", xml.as_bytes())]), &limits).unwrap_err();
     assert!(e.to_string().contains("unreadable"), "{e}");
@@ -182,14 +241,14 @@ fn a_declared_shared_string_count_over_the_limit_is_refused() {
 #[test]
 fn shared_strings_are_counted_across_reads_and_prefixes() {
     let xml = b"<?xml version=\"1.0\"?><sst><si><t>a</t></si><x:si><t>b</t></x:si><sig/><si/></sst>";
-    let mut whole = SharedStringCounter::default();
+    let mut whole = ElementCounter::new(&[b"si"]);
     whole.feed(xml);
-    assert_eq!(whole.strings, 3);
-    let mut bytewise = SharedStringCounter::default();
+    assert_eq!(whole.count, 3);
+    let mut bytewise = ElementCounter::new(&[b"si"]);
     for b in xml {
         bytewise.feed(&[*b]);
     }
-    assert_eq!(bytewise.strings, 3);
+    assert_eq!(bytewise.count, 3);
 }
 
 /// The sizes in the zip directory are the attacker's to write, and are not what is
