@@ -19,6 +19,7 @@ use crate::api::pb::verification_service_server::VerificationServiceServer;
 use crate::api::{
     pb, AppState, AuditApi, CatalogApi, DocumentApi, LicenceApi, MigrationApi, ShedLayer, TemplateApi, VerificationApi,
 };
+use crate::import::XlsxLimits;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,8 @@ pub struct Limits {
     pub verify_burst_per_client: u32,
     /// Streamed imports (MigrationService) running at once; each may buffer 256 MiB.
     pub max_concurrent_imports: usize,
+    /// What an imported XLSX file may unpack to, checked before it is parsed.
+    pub xlsx: XlsxLimits,
 }
 
 impl Default for Limits {
@@ -61,6 +64,7 @@ impl Default for Limits {
             verify_rate_per_client: 50,
             verify_burst_per_client: 100,
             max_concurrent_imports: 2,
+            xlsx: XlsxLimits::default(),
         }
     }
 }
@@ -131,8 +135,12 @@ pub async fn run(
         .add_service(CatalogServiceServer::new(CatalogApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(AuditServiceServer::new(AuditApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(
-            MigrationServiceServer::new(MigrationApi::new(state.clone(), limits.max_concurrent_imports))
-                .max_decoding_message_size(max),
+            MigrationServiceServer::new(MigrationApi::new(
+                state.clone(),
+                limits.max_concurrent_imports,
+                limits.xlsx,
+            ))
+            .max_decoding_message_size(max),
         )
         .add_service(DocumentServiceServer::new(DocumentApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(TemplateServiceServer::new(TemplateApi::new(state.clone())).max_decoding_message_size(max))

@@ -12,6 +12,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::pb;
 use super::{ApiError, AppState};
+use crate::audit::ImportRun;
 use crate::catalog::Department;
 use crate::registry::AccessRecord;
 
@@ -25,10 +26,14 @@ pub(crate) trait AuditedRequest {
     }
 }
 
-/// The identifiers a response discloses.
+/// The identifiers a response discloses (or, for an import, creates).
 pub(crate) trait AuditedResponse {
     fn identifiers(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// What an import created.
+    fn import(&self) -> Option<ImportRun> {
+        None
     }
 }
 
@@ -52,8 +57,10 @@ where
     let use_cause = msg.use_cause().trim().to_string();
     let mut identifiers = msg.identifiers();
     let outcome = handler(caller.clone(), msg).await.map_err(Status::from);
+    let mut import = None;
     if let Ok(r) = &outcome {
         identifiers.extend(r.identifiers());
+        import = r.import();
     }
     identifiers.retain(|i| !i.is_empty());
     let mut seen = std::collections::HashSet::new();
@@ -68,6 +75,7 @@ where
         use_cause: &use_cause,
         identifiers,
         result: code_name(code),
+        import,
     };
     if let Err(e) = state.registry.record_access(record) {
         tracing::error!(error = %e, method, department = %caller.id, "access audit write failed");
@@ -206,7 +214,18 @@ impl AuditedRequest for pb::QueryAccessLogRequest {
 impl AuditedResponse for pb::QueryAccessLogResponse {}
 
 impl AuditedRequest for tonic::Streaming<pb::ImportLicencesRequest> {}
-impl AuditedResponse for pb::ImportLicencesResponse {}
+impl AuditedResponse for pb::ImportLicencesResponse {
+    fn identifiers(&self) -> Vec<String> {
+        self.created_identifiers.clone()
+    }
+    fn import(&self) -> Option<ImportRun> {
+        Some(ImportRun {
+            run_id: self.run_id.clone(),
+            created: self.imported,
+            created_sha256: hex::encode(&self.created_sha256),
+        })
+    }
+}
 
 impl AuditedRequest for pb::RenderLicencePdfRequest {
     fn use_cause(&self) -> &str {

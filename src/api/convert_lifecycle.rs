@@ -143,6 +143,11 @@ pub fn audit_entry_to_pb(e: AuditEntry, signed: SignedAuditEntry) -> pb::AccessL
         method: e.method,
         use_cause: e.use_cause,
         identifiers: e.identifiers,
+        import: e.import.map(|i| pb::ImportRun {
+            run_id: i.run_id,
+            created: i.created,
+            created_sha256: hex::decode(i.created_sha256).unwrap_or_default(),
+        }),
         result: e.result,
         signed_entry: signed.bytes,
         signature: signed.signature.to_vec(),

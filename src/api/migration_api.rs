@@ -1,5 +1,6 @@
 //! `elicence.v1.MigrationService`: client-streamed historical import feeding the same
-//! pipeline as the CLI, with the department's issue permissions applied per row.
+//! pipeline as the CLI, with the department's issuing rules applied per row; the answer
+//! (and the call's audit entry) names the run and what it created.
 
 use std::sync::Arc;
 
@@ -12,13 +13,15 @@ use super::pb::import_licences_request::Part;
 use super::pb::migration_service_server::MigrationService;
 use super::pb::{ImportHeader, ImportLicencesRequest, ImportLicencesResponse, ImportReject};
 use super::{blocking, ApiError, AppState};
+use crate::audit::MAX_LISTED_CREATED;
 use crate::catalog::Department;
 use crate::import::report::mask_personal;
 use crate::import::{
-    open_bytes, run_import, Encoding, Format, MapOptions, Mapping, ReadOptions, RowMapper, RunOptions,
+    open_bytes, run_import, Encoding, Format, MapOptions, Mapping, ReadOptions, RowMapper, RunOptions, Source,
+    XlsxLimits,
 };
 use crate::licence::Invalid;
-use crate::registry::RegistrySink;
+use crate::registry::{Importer, Registry, RegistrySink};
 
 /// Largest export accepted over gRPC.
 pub const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
@@ -33,16 +36,20 @@ pub struct MigrationApi {
     /// [`MAX_IMPORT_BYTES`]), so this bounds the memory imports can take.
     imports: Arc<Semaphore>,
     max_imports: usize,
+    /// What an XLSX export may unpack to.
+    xlsx_limits: XlsxLimits,
 }
 
 impl MigrationApi {
     /// `max_concurrent_imports` imports may run at once; one more is refused with
-    /// RESOURCE_EXHAUSTED before its export is read.
-    pub fn new(state: AppState, max_concurrent_imports: usize) -> MigrationApi {
+    /// RESOURCE_EXHAUSTED before its export is read. An XLSX export beyond `xlsx_limits`
+    /// is refused with INVALID_ARGUMENT before it is parsed.
+    pub fn new(state: AppState, max_concurrent_imports: usize, xlsx_limits: XlsxLimits) -> MigrationApi {
         MigrationApi {
             state,
             imports: Arc::new(Semaphore::new(max_concurrent_imports)),
             max_imports: max_concurrent_imports,
+            xlsx_limits,
         }
     }
 }
@@ -118,56 +125,78 @@ impl MigrationApi {
             encoding,
             sheet: (!sheet.is_empty()).then_some(sheet),
             delimiter: None,
+            xlsx_limits: self.xlsx_limits.clone(),
+        };
+        let opts = MapOptions {
+            source_file,
+            accept_bad_check_digits,
         };
         let registry = self.state.registry.clone();
         blocking(move || {
             let _permit = permit;
             let source = open_bytes(bytes, format, &mapping, &read).map_err(|e| invalid("chunk", e.to_string()))?;
-            let opts = MapOptions {
-                source_file,
-                accept_bad_check_digits,
-            };
             let mapper = RowMapper::new(mapping, &registry.list_types(), opts)
                 .map_err(|e| invalid("header.mapping_toml", e.to_string()))?;
-            let sink = RegistrySink::new(&registry, Some(caller));
-            let mut rejects = Vec::new();
-            let mut reject_bytes = 0;
-            let mut rejects_omitted = 0;
-            let summary = run_import(
-                source,
-                &mapper,
-                &sink,
-                &mut |r| {
-                    let reject = ImportReject {
-                        line: r.line,
-                        column: r.column.clone(),
-                        value: mask_personal(&r.value),
-                        reason: r.reason.clone(),
-                    };
-                    // Tag and length prefix of the repeated field included.
-                    let size = reject.encoded_len() + 8;
-                    if rejects_omitted == 0 && reject_bytes + size <= MAX_REJECT_BYTES {
-                        reject_bytes += size;
-                        rejects.push(reject);
-                    } else {
-                        rejects_omitted += 1;
-                    }
-                    Ok(())
-                },
-                &RunOptions::default(),
-                &|_| {},
-            )
-            .map_err(|e| ApiError::Internal(format!("import: {e}")))?;
-            Ok(ImportLicencesResponse {
-                rows_read: summary.rows_read,
-                imported: summary.imported,
-                already_present: summary.already_present,
-                rejected_rows: summary.rejected_rows,
-                flagged: summary.flagged,
-                rejects,
-                rejects_omitted,
-            })
+            import_rows(&registry, caller, source, &mapper)
         })
         .await
     }
+}
+
+/// Runs the import for `caller`; rejects are listed (masked) up to [`MAX_REJECT_BYTES`].
+fn import_rows(
+    registry: &Registry,
+    caller: Department,
+    source: Source,
+    mapper: &RowMapper,
+) -> Result<ImportLicencesResponse, ApiError> {
+    let department = caller.id.clone();
+    let sink = RegistrySink::new(registry, Importer::Department(Box::new(caller)));
+    let mut rejects = Vec::new();
+    let mut reject_bytes = 0;
+    let mut rejects_omitted = 0;
+    let summary = run_import(
+        source,
+        mapper,
+        &sink,
+        &mut |r| {
+            let reject = ImportReject {
+                line: r.line,
+                column: r.column.clone(),
+                value: mask_personal(&r.value),
+                reason: mask_personal(&r.reason),
+            };
+            // Tag and length prefix of the repeated field included.
+            let size = reject.encoded_len() + 8;
+            if rejects_omitted == 0 && reject_bytes + size <= MAX_REJECT_BYTES {
+                reject_bytes += size;
+                rejects.push(reject);
+            } else {
+                rejects_omitted += 1;
+            }
+            Ok(())
+        },
+        &RunOptions::default(),
+        &|_| {},
+    );
+    let run_id = sink.run_id().to_string();
+    let summary = summary.map_err(|e| {
+        // Records already written name this run in their first event.
+        ApiError::Internal(format!("import run {run_id} by {department}: {e}"))
+    })?;
+    let receipt = sink.receipt();
+    tracing::info!(%department, run_id = %receipt.run_id, created = receipt.created.len(), "import run ended");
+    let listed = receipt.created.len() <= MAX_LISTED_CREATED;
+    Ok(ImportLicencesResponse {
+        rows_read: summary.rows_read,
+        imported: summary.imported,
+        already_present: summary.already_present,
+        rejected_rows: summary.rejected_rows,
+        flagged: summary.flagged,
+        rejects,
+        rejects_omitted,
+        run_id: receipt.run_id,
+        created_sha256: receipt.created_sha256.to_vec(),
+        created_identifiers: if listed { receipt.created } else { Vec::new() },
+    })
 }

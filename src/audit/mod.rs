@@ -33,12 +33,31 @@ pub struct AuditEntry {
     pub use_cause: String,
     /// Licence identifiers the call named or returned.
     pub identifiers: Vec<String>,
+    /// For an import: the run and what it created. Absent for other calls (and from
+    /// entries written before imports were recorded this way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportRun>,
     /// The gRPC status code name, e.g. `OK`, `PERMISSION_DENIED`.
     pub result: String,
     /// Hex SHA-256 of the previous entry's signed bytes ([`GENESIS_DIGEST`] for seq 0).
     pub prev_digest: String,
     pub key_id: String,
 }
+
+/// What one import call created. Its identifiers are also listed in the entry's
+/// `identifiers` when there are at most [`MAX_LISTED_CREATED`]; the digest covers them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRun {
+    /// The run id, also in the first event of every record the run created.
+    pub run_id: String,
+    /// How many records the run created.
+    pub created: u64,
+    /// Hex SHA-256 of the created identifiers, sorted, each followed by a line feed.
+    pub created_sha256: String,
+}
+
+/// Created identifiers an import's entry lists at most; past it, only count and digest.
+pub const MAX_LISTED_CREATED: usize = 1000;
 
 impl AuditEntry {
     pub fn canonical_bytes(&self) -> Vec<u8> {
@@ -147,6 +166,7 @@ mod tests {
                     method: "elicence.v1.LicenceService/GetLicence".into(),
                     use_cause: "核查".into(),
                     identifiers: vec![],
+                    import: None,
                     result: "OK".into(),
                     prev_digest: hex::encode(prev),
                     key_id: keys.active_key_id().into(),

@@ -1,6 +1,7 @@
 //! `elicence import`: migrate a legacy export (CSV UTF-8/GBK, JSON lines, XLSX) into the
 //! store through a mapping file. Every good row becomes a signed licence exactly once
-//! (re-runs skip what is present); every bad row goes to the reject report.
+//! (re-runs skip what is present), its first event naming the operator and the run;
+//! every bad row goes to the reject report.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,9 +17,9 @@ use crate::catalog::types;
 use crate::clock::SystemClock;
 use crate::import::{
     open_source, run_import, Encoding, Format, MapOptions, Mapping, Progress, ReadOptions, RejectWriter, RowMapper,
-    RunOptions,
+    RunOptions, XlsxLimits,
 };
-use crate::registry::{Registry, RegistrySink};
+use crate::registry::{Importer, Registry, RegistrySink};
 use crate::store::{open_embedded, EmbeddedConfig};
 
 #[derive(Debug, Args)]
@@ -61,11 +62,78 @@ pub struct ImportArgs {
     pub cache_mb: u64,
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
+    /// Who runs the import, as the first event of every imported record names them
+    /// (default: the OS user).
+    #[arg(long, env = "ELICENCE_OPERATOR")]
+    pub operator: Option<String>,
+    #[command(flatten)]
+    pub xlsx: XlsxLimitArgs,
     #[command(flatten)]
     pub data_dir_access: DataDirAccess,
 }
 
+/// What an XLSX file may unpack to (docs/IMPORT.md), for `import` and `serve`. A file
+/// past a limit is refused before it is parsed.
+#[derive(Debug, Clone, Args)]
+pub struct XlsxLimitArgs {
+    /// Total unpacked size of an XLSX workbook, in MiB.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_UNPACKED_MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_unpacked_mib: u64,
+    /// Compression ratio (unpacked:packed) of any XLSX entry over 1 MiB unpacked.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_RATIO", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_ratio: u64,
+    /// Shared strings (distinct cell texts) of an XLSX workbook.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_SHARED_STRINGS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_shared_strings: u64,
+    /// Unpacked size of an XLSX workbook's shared-string table, in MiB.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_SHARED_STRINGS_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_shared_strings_mib: u64,
+    /// Unpacked size of any other XML part of an XLSX workbook read whole (workbook,
+    /// styles, relationships), in MiB.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_PART_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_part_mib: u64,
+    /// Style records (cell formats, fonts, fills, borders, number formats) of an XLSX workbook.
+    #[arg(long, env = "ELICENCE_XLSX_MAX_STYLE_RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub xlsx_max_style_records: u64,
+}
+
+impl XlsxLimitArgs {
+    pub fn limits(&self) -> XlsxLimits {
+        const MIB: u64 = 1024 * 1024;
+        XlsxLimits {
+            max_unpacked_bytes: self.xlsx_max_unpacked_mib.saturating_mul(MIB),
+            max_ratio: self.xlsx_max_ratio,
+            max_shared_strings: self.xlsx_max_shared_strings,
+            max_shared_strings_bytes: self.xlsx_max_shared_strings_mib.saturating_mul(MIB),
+            max_part_bytes: self.xlsx_max_part_mib.saturating_mul(MIB),
+            max_style_records: self.xlsx_max_style_records,
+            ..XlsxLimits::default()
+        }
+    }
+}
+
+/// The operator's name, as the first event of every imported record gives it:
+/// `--operator`, else the OS user.
+fn operator_name(flag: Option<&str>) -> anyhow::Result<String> {
+    let os_user = || {
+        ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .find(|n| !n.trim().is_empty())
+    };
+    let name = match flag {
+        Some(f) => f.trim().to_string(),
+        None => os_user().map_or_else(|| "unknown operator".into(), |n| n.trim().to_string()),
+    };
+    anyhow::ensure!(
+        (1..=64).contains(&name.chars().count()) && !name.chars().any(char::is_control),
+        "--operator: 1-64 printable characters (it is signed into every imported record)"
+    );
+    Ok(name)
+}
+
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let operator = operator_name(args.operator.as_deref())?;
     args.data_dir_access.enforce(&args.data_dir)?;
     let mapping = Mapping::load(&args.mapping)?;
     let read = ReadOptions {
@@ -81,6 +149,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
             .transpose()?,
         sheet: args.sheet.clone(),
         delimiter: None,
+        xlsx_limits: args.xlsx.limits(),
     };
     let keys = crate::keys::load(&args.keys, args.allow_insecure_key_permissions).map_err(anyhow::Error::msg)?;
     if keys.example {
@@ -119,7 +188,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         PathBuf::from(p)
     });
     let mut report = RejectWriter::create(&reject_path)?;
-    let sink = RegistrySink::new(&registry, None);
+    let sink = RegistrySink::new(&registry, Importer::Operator(operator));
+    eprintln!("import run {}", sink.run_id());
     let progress = ProgressView::new();
     let summary = run_import(
         source,
@@ -134,7 +204,14 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     report.flush()?;
     progress.finish();
     registry.store().flush()?;
+    let receipt = sink.receipt();
     eprintln!("{summary}");
+    eprintln!(
+        "import run {}: {} records created, sha256 of their sorted identifiers {}",
+        receipt.run_id,
+        receipt.created.len(),
+        hex::encode(receipt.created_sha256)
+    );
     eprintln!("reject report: {}", reject_path.display());
     if summary.rejected_rows > 0 && !args.allow_rejects {
         eprintln!(
@@ -206,5 +283,19 @@ impl ProgressView {
         if let Some(b) = &self.bar {
             b.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operator_name;
+
+    #[test]
+    fn operator_names_are_printable_text() {
+        assert_eq!(operator_name(Some("  迁移组 王工 ")).unwrap(), "迁移组 王工");
+        for bad in ["", "  ", "a\nb", "\u{1b}[2J", &"长".repeat(65)] {
+            assert!(operator_name(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(!operator_name(None).unwrap().is_empty());
     }
 }

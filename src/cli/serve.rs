@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// authenticate by a registered certificate (`client_cert_sha256`) instead of a token.
     #[arg(long, env = "ELICENCE_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    // What an uploaded XLSX file may unpack to (--xlsx-max-…).
+    #[command(flatten)]
+    pub xlsx: super::import::XlsxLimitArgs,
 }
 
 /// The TLS configuration the flags ask for, if any.
@@ -114,6 +117,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         verify_rate_per_client: args.verify_rate_per_client,
         verify_burst_per_client: args.verify_burst_per_client,
         max_concurrent_imports: args.max_concurrent_imports as usize,
+        xlsx: args.xlsx.limits(),
         ..Limits::default()
     };
 

@@ -461,6 +461,15 @@ impl RowMapper {
                         );
                         reject(&v[LEGACY], LEGACY, reason);
                     }
+                    // The issuer part is what verification shows as the issuing body.
+                    let issuer = &v[ISSUER_CODE].value;
+                    if !issuer.is_empty() && *issuer != id.issuer_code {
+                        let reason = format!(
+                            "identifier's issuer part {} differs from the row's issuer code {issuer}",
+                            id.issuer_code
+                        );
+                        reject(&v[LEGACY], LEGACY, reason);
+                    }
                     if !ok {
                         flags.push(FLAG_LEGACY_IDENTIFIER_CHECK.to_string());
                     }

@@ -17,6 +17,7 @@ pub mod source;
 mod csv_reader;
 mod jsonl_reader;
 mod text;
+pub mod xlsx_limits;
 mod xlsx_reader;
 
 #[cfg(test)]
@@ -29,8 +30,9 @@ pub use mapper::{MapOptions, RowMapper};
 pub use mapping::Mapping;
 pub use pipeline::{run_import, BatchOutcome, ImportSink, MemorySink, Progress, RunOptions};
 pub use report::{RejectWriter, Summary};
-pub use sample::{gen_sample, BadKind, ExpectedBad, SampleFormat, SampleInfo};
+pub use sample::{gen_sample, xlsx_bomb, BadKind, ExpectedBad, SampleFormat, SampleInfo};
 pub use source::{open_bytes, open_source, Encoding, Format, ReadOptions, Source, SourceRow};
+pub use xlsx_limits::{XlsxLimitError, XlsxLimits};
 
 /// Separates the parts of a source key (`type` + `\u{1f}` + `licence number`).
 pub const KEY_SEPARATOR: char = '\u{1f}';
@@ -88,6 +90,9 @@ pub enum ImportError {
     Source(String),
     #[error("xlsx: {0}")]
     Xlsx(String),
+    /// An XLSX file refused before parsing: it would unpack to more than allowed.
+    #[error("xlsx refused before parsing: {0}")]
+    XlsxLimit(#[from] XlsxLimitError),
     #[error("reject report: {0}")]
     Report(String),
     #[error("sink: {0}")]

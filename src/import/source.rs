@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::mapping::Mapping;
+use super::xlsx_limits::{self, XlsxLimits};
 use super::{csv_reader, jsonl_reader, xlsx_reader, ImportError, Reject};
 
 /// FNV-1a: column lookups hash a few short names per row, where SipHash's DoS
@@ -190,6 +191,8 @@ pub struct ReadOptions {
     pub sheet: Option<String>,
     /// CSV field delimiter (default `,`; `\t` for `.tsv`).
     pub delimiter: Option<u8>,
+    /// What an XLSX file may unpack to, checked before it is parsed.
+    pub xlsx_limits: XlsxLimits,
 }
 
 /// The settled options after merging the caller's over the mapping's.
@@ -292,7 +295,10 @@ pub fn open_source(path: &Path, mapping: &Mapping, opts: &ReadOptions) -> Result
             .or(mapping.format.delimiter_byte()?)
             .unwrap_or(if is_tsv { b'\t' } else { b',' }),
     };
-    let file = File::open(path).map_err(|e| ImportError::io(path.display(), e))?;
+    let mut file = File::open(path).map_err(|e| ImportError::io(path.display(), e))?;
+    if format == Format::Xlsx {
+        xlsx_limits::check(&mut file, &opts.xlsx_limits)?;
+    }
     let total_bytes = file.metadata().ok().map(|m| m.len());
     let bytes_read = Arc::new(AtomicU64::new(0));
     let counting = Counting {
@@ -312,7 +318,7 @@ pub fn open_source(path: &Path, mapping: &Mapping, opts: &ReadOptions) -> Result
     })
 }
 
-/// Opens an in-memory CSV or JSON-lines source (tests, the streaming RPC's file upload).
+/// Opens an in-memory source (tests, the streaming RPC's file upload).
 pub fn open_bytes(
     bytes: Vec<u8>,
     format: Format,
@@ -325,9 +331,13 @@ pub fn open_bytes(
         delimiter: opts.delimiter.or(mapping.format.delimiter_byte()?).unwrap_or(b','),
     };
     let total = bytes.len() as u64;
+    let mut input = std::io::Cursor::new(bytes);
+    if format == Format::Xlsx {
+        xlsx_limits::check(&mut input, &opts.xlsx_limits)?;
+    }
     let bytes_read = Arc::new(AtomicU64::new(0));
     let counting = Counting {
-        inner: std::io::Cursor::new(bytes),
+        inner: input,
         count: bytes_read.clone(),
     };
     let rows: Box<dyn Iterator<Item = Result<SourceRow, Reject>> + Send> = match format {

@@ -1,7 +1,9 @@
 //! XLSX reader (calamine): the first sheet or a named one, the first non-empty row as the
 //! header, each later non-empty row a record numbered by its sheet row. Cells are read
 //! one at a time on a worker thread and handed over through a small bounded channel, so
-//! memory holds the shared-string table and a few rows, never the whole sheet.
+//! memory holds the shared-string table and a few rows, never the whole sheet. The
+//! callers in `source` measure the workbook first (`xlsx_limits`), so that table and
+//! everything else calamine unpacks is bounded before it is parsed.
 //!
 //! calamine parses hostile bytes, and fuzzing found it can panic on them (an arithmetic
 //! overflow on a huge cell reference, in builds with overflow checks). Every call into

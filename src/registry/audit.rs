@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use super::page_token::TokenScope;
 use super::query::page_size;
 use super::{Registry, RegistryError, Result};
-use crate::audit::{AuditEntry, AUDIT_SCHEMA, GENESIS_DIGEST};
+use crate::audit::{AuditEntry, ImportRun, AUDIT_SCHEMA, GENESIS_DIGEST};
 use crate::catalog::{Department, Role};
 use crate::licence::record::rfc3339;
 use crate::licence::text;
@@ -61,6 +61,8 @@ pub struct AccessRecord<'a> {
     pub use_cause: &'a str,
     pub identifiers: Vec<String>,
     pub result: &'a str,
+    /// What an import created.
+    pub import: Option<ImportRun>,
 }
 
 /// What an auditor asks for. Times are RFC 3339; `from` inclusive, `to` exclusive.
@@ -122,6 +124,7 @@ impl Registry {
             result: r.result.to_string(),
             prev_digest: hex::encode(head.prev),
             key_id: self.keys.active_key_id().to_string(),
+            import: r.import,
         };
         let bytes = entry.canonical_bytes();
         let signed = SignedAuditEntry {

@@ -113,6 +113,41 @@ impl Registry {
     /// the given issuer code.
     pub(crate) fn type_for_issue(&self, caller: &Department, valid: &ValidDraft) -> Result<LicenceType> {
         let d = &valid.draft;
+        let t = self.admitted_type(valid)?;
+        let listed = t.issuing_departments.is_empty() || t.issuing_departments.contains(&caller.code);
+        if !caller.may_issue(&t.code) || !listed {
+            return Err(RegistryError::PermissionDenied(format!(
+                "{} may not issue {} ({})",
+                caller.name, t.name, t.code
+            )));
+        }
+        if !caller.issuer_codes.contains(&d.issuer_code) {
+            return Err(RegistryError::PermissionDenied(format!(
+                "licence.issuer_code {} is not an issuer code of {}",
+                d.issuer_code, caller.name
+            )));
+        }
+        Ok(t)
+    }
+
+    /// [`Registry::type_for_issue`] for the operator on the command line (`elicence
+    /// import`), who acts for no department: the catalogue's rules still hold, so the
+    /// issuer code must be one of the type's issuing departments when it lists any.
+    pub(crate) fn type_for_operator(&self, valid: &ValidDraft) -> Result<LicenceType> {
+        let d = &valid.draft;
+        let t = self.admitted_type(valid)?;
+        if !t.issuing_departments.is_empty() && !t.issuing_departments.contains(&d.issuer_code) {
+            return Err(RegistryError::PermissionDenied(format!(
+                "licence.issuer_code {} is not an issuing department of {} ({})",
+                d.issuer_code, t.name, t.code
+            )));
+        }
+        Ok(t)
+    }
+
+    /// The catalogue's part of the issuing rules: the type exists and admits the holder.
+    fn admitted_type(&self, valid: &ValidDraft) -> Result<LicenceType> {
+        let d = &valid.draft;
         let t = self.licence_type(&d.licence_type_code).ok_or_else(|| {
             Invalid::new(
                 "licence.licence_type_code",
@@ -130,19 +165,6 @@ impl Registry {
                 ),
             )
             .into());
-        }
-        let listed = t.issuing_departments.is_empty() || t.issuing_departments.contains(&caller.code);
-        if !caller.may_issue(&t.code) || !listed {
-            return Err(RegistryError::PermissionDenied(format!(
-                "{} may not issue {} ({})",
-                caller.name, t.name, t.code
-            )));
-        }
-        if !caller.issuer_codes.contains(&d.issuer_code) {
-            return Err(RegistryError::PermissionDenied(format!(
-                "licence.issuer_code {} is not an issuer code of {}",
-                d.issuer_code, caller.name
-            )));
         }
         check_not_future(valid, self.clock.today())?;
         Ok(t)

@@ -1,28 +1,112 @@
 //! Migration: turning validated historical rows into signed records, written in atomic,
 //! durable batches that skip rows already imported (so an interrupted run resumes).
 //!
-//! A migrated record carries its provenance (source system, file, line, original issue
-//! date, data-quality flags) inside the signed bytes; its event history starts empty and
-//! later status changes chain from the record's digest. Signing is spread over all cores.
+//! Every row passes the issuing rules of `IssueLicence` (the importing department's, or
+//! for the operator the catalogue's). A migrated record carries its provenance (source
+//! system, file, line, original issue date, data-quality flags) inside the signed bytes,
+//! and its first event (seq 0, `migrated`) names who imported it and in which run.
+//! Signing is spread over all cores.
 
-use std::collections::HashMap;
+use std::sync::Mutex;
 
-use super::{Actor, Registry, RegistryError};
+use rand_core::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::{digest, Actor, Registry, RegistryError};
 use crate::catalog::Department;
 use crate::import::{BatchOutcome, ImportError, ImportRecord, ImportSink, Reject};
+use crate::licence::record::ValidDraft;
+use crate::licence::status::EventKind;
 use crate::licence::{LicenceId, SignedRecord};
 use crate::store::{BatchItem, NewRecord};
 
-/// The sink `run_import` writes into: the registry, acting for the CLI operator or for a
-/// department over gRPC (whose issue permissions then apply row by row).
+/// The actor code in the first event of a record imported on the command line.
+pub const OPERATOR_ACTOR: &str = "operator";
+
+/// Who runs an import.
+#[derive(Debug, Clone)]
+pub enum Importer {
+    /// A department over gRPC: its issue permissions and issuer codes apply row by row.
+    Department(Box<Department>),
+    /// The operator of `elicence import`, by name: trusted, but held to the catalogue.
+    Operator(String),
+}
+
+impl Importer {
+    fn actor(&self) -> Actor {
+        match self {
+            Importer::Department(d) => Actor::from(&**d),
+            Importer::Operator(name) => Actor {
+                code: OPERATOR_ACTOR.into(),
+                name: name.clone(),
+            },
+        }
+    }
+}
+
+/// What one import run created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReceipt {
+    /// Random, and named in the first event of every record the run created.
+    pub run_id: String,
+    /// The identifiers created, sorted.
+    pub created: Vec<String>,
+    /// SHA-256 of the sorted identifiers, each followed by `\n` (see [`created_digest`]).
+    pub created_sha256: [u8; 32],
+}
+
+/// SHA-256 of `sorted` identifiers, each followed by a line feed: what an audit entry
+/// keeps of a run that created too many records to list.
+pub fn created_digest(sorted: &[String]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for id in sorted {
+        h.update(id.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().into()
+}
+
+/// A new run id: 128 random bits in hex.
+fn new_run_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The sink `run_import` writes into: the registry, acting for a department over gRPC
+/// or for the operator on the command line.
 pub struct RegistrySink<'a> {
     registry: &'a Registry,
-    caller: Option<Department>,
+    importer: Importer,
+    run_id: String,
+    /// Identifiers this run wrote, for the receipt.
+    created: Mutex<Vec<String>>,
 }
 
 impl<'a> RegistrySink<'a> {
-    pub fn new(registry: &'a Registry, caller: Option<Department>) -> RegistrySink<'a> {
-        RegistrySink { registry, caller }
+    /// A sink for one import run, with a fresh run id.
+    pub fn new(registry: &'a Registry, importer: Importer) -> RegistrySink<'a> {
+        RegistrySink {
+            registry,
+            importer,
+            run_id: new_run_id(),
+            created: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Ends the run: what it created.
+    pub fn receipt(self) -> ImportReceipt {
+        let mut created = self.created.into_inner().expect("created lock");
+        created.sort_unstable();
+        ImportReceipt {
+            created_sha256: created_digest(&created),
+            run_id: self.run_id,
+            created,
+        }
     }
 }
 
@@ -45,14 +129,18 @@ impl ImportSink for RegistrySink<'_> {
     fn prepare(&self, records: Vec<ImportRecord>) -> Result<SignedBatch, ImportError> {
         let mut rejects = Vec::new();
         let mut ready = Vec::with_capacity(records.len());
-        let mut names: HashMap<String, String> = HashMap::new();
         for r in records {
-            match self.prepare_row(&r, &mut names) {
+            match self.prepare_row(&r) {
                 Ok((id, type_name)) => ready.push((r, id, type_name)),
-                Err(reason) => rejects.push(Reject::new(r.line, "", "", reason)),
+                Err(reject) => rejects.push(reject),
             }
         }
-        let (records, lines) = self.registry.sign_migrated(ready).into_iter().unzip();
+        let reason = format!("migrated by import run {}", self.run_id);
+        let (records, lines) = self
+            .registry
+            .sign_migrated(ready, &self.importer.actor(), &reason)
+            .into_iter()
+            .unzip();
         Ok(SignedBatch {
             records,
             lines,
@@ -77,9 +165,13 @@ impl ImportSink for RegistrySink<'_> {
             rejects,
             ..BatchOutcome::default()
         };
+        let mut written = Vec::new();
         for (item, (line, identifier)) in store_outcome.items.into_iter().zip(lines.into_iter().zip(identifiers)) {
             match item {
-                BatchItem::Written => outcome.imported += 1,
+                BatchItem::Written => {
+                    outcome.imported += 1;
+                    written.push(identifier);
+                }
                 BatchItem::AlreadyPresent(_) => outcome.already_present += 1,
                 BatchItem::NumberTaken(existing) => outcome.rejects.push(Reject::new(
                     line,
@@ -102,47 +194,61 @@ impl ImportSink for RegistrySink<'_> {
             .blocking_recv()
             .map_err(|_| ImportError::Sink("durability worker stopped".into()))?
             .map_err(|e| sink_err(e.into()))?;
+        self.created.lock().expect("created lock").append(&mut written);
         Ok(outcome)
     }
 }
 
 impl RegistrySink<'_> {
-    /// Checks the row against the catalogue and the caller's permissions and picks its
-    /// identifier: the legacy one when the source has it, else a new one.
-    /// `names` caches the type names already looked up and permitted in this batch.
-    fn prepare_row(
-        &self,
-        r: &ImportRecord,
-        names: &mut HashMap<String, String>,
-    ) -> Result<(LicenceId, String), String> {
-        let code = &r.draft.draft.licence_type_code;
-        let name = match names.get(code) {
-            Some(name) => name.clone(),
-            None => {
-                let t = self
-                    .registry
-                    .licence_type(code)
-                    .ok_or_else(|| format!("unknown licence type {code}"))?;
-                if let Some(caller) = &self.caller {
-                    if !caller.may_issue(&t.code) {
-                        return Err(format!("{} may not issue {} ({})", caller.name, t.name, t.code));
-                    }
-                }
-                names.insert(t.code, t.name.clone());
-                t.name
-            }
-        };
+    /// Checks the row against the issuing rules and picks its identifier: the legacy one
+    /// when the source has it, else a new one. Returns the type's name.
+    fn prepare_row(&self, r: &ImportRecord) -> Result<(LicenceId, String), Reject> {
+        let refused = |e: RegistryError| Reject::new(r.line, "", "", e.to_string());
+        let t = match &self.importer {
+            Importer::Department(d) => self.registry.type_for_issue(d, &r.draft),
+            Importer::Operator(_) => self.registry.type_for_operator(&r.draft),
+        }
+        .map_err(refused)?;
         let id = match &r.legacy_identifier {
-            Some((id, _)) => id.clone(),
-            None => self.registry.new_identifier(&r.draft).map_err(|e| e.to_string())?,
+            Some((id, _)) => {
+                legacy_matches(id, &r.draft)
+                    .map_err(|reason| Reject::new(r.line, "legacy_identifier", id.to_string(), reason))?;
+                id.clone()
+            }
+            None => self.registry.new_identifier(&r.draft).map_err(refused)?,
         };
-        Ok((id, name))
+        Ok((id, t.name))
     }
 }
 
+/// A legacy identifier is kept only when it names the row's own type and issuer: its
+/// issuer part is what the public sees as the issuing body.
+fn legacy_matches(id: &LicenceId, draft: &ValidDraft) -> Result<(), String> {
+    let d = &draft.draft;
+    if id.issuer_code != d.issuer_code {
+        return Err(format!(
+            "legacy identifier's issuer part {} differs from the row's issuer_code {}",
+            id.issuer_code, d.issuer_code
+        ));
+    }
+    if id.type_code != d.licence_type_code {
+        return Err(format!(
+            "legacy identifier's type part {} differs from the row's licence_type_code {}",
+            id.type_code, d.licence_type_code
+        ));
+    }
+    Ok(())
+}
+
 impl Registry {
-    /// Signs prepared rows in parallel; returns the records to store with their lines.
-    fn sign_migrated(&self, ready: Vec<(ImportRecord, LicenceId, String)>) -> Vec<(NewRecord, u64)> {
+    /// Signs prepared rows and their first events in parallel; returns the records to
+    /// store with their lines.
+    fn sign_migrated(
+        &self,
+        ready: Vec<(ImportRecord, LicenceId, String)>,
+        actor: &Actor,
+        reason: &str,
+    ) -> Vec<(NewRecord, u64)> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -172,6 +278,15 @@ impl Registry {
                                 let mut licence = r.draft.into_licence(&id, &name, self.keys.active_key_id(), now);
                                 licence.provenance = Some(provenance);
                                 let record = SignedRecord::sign(&licence, &self.keys);
+                                let first_event = self.sign_event(
+                                    &licence.identifier,
+                                    0,
+                                    EventKind::Migrated,
+                                    actor,
+                                    reason,
+                                    None,
+                                    digest(&record.bytes),
+                                );
                                 let new = NewRecord {
                                     identifier: licence.identifier.clone(),
                                     type_code: licence.licence_type_code.clone(),
@@ -181,7 +296,7 @@ impl Registry {
                                     issuer_code: licence.issuer_code.clone(),
                                     issue_date: crate::licence::record::format_date(licence.issue_date),
                                     record,
-                                    first_event: None,
+                                    first_event: Some(first_event),
                                     import_key: Some(r.key),
                                 };
                                 (new, line)
@@ -195,13 +310,5 @@ impl Registry {
                 .flat_map(|h| h.join().expect("signing thread"))
                 .collect()
         })
-    }
-}
-
-/// The actor recorded for repository-initiated changes (migration).
-pub fn migration_actor() -> Actor {
-    Actor {
-        code: "migration".into(),
-        name: "历史数据迁移".into(),
     }
 }

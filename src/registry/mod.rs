@@ -28,7 +28,7 @@ pub use field_check::{FieldCheck, FieldMatch};
 pub use issue::IssueResult;
 pub(crate) use lifecycle::type_of;
 pub use lifecycle::{Amendment, Reissue, Reissued, StatusChange, StatusChanged};
-pub use migrate::{migration_actor, RegistrySink};
+pub use migrate::{created_digest, ImportReceipt, Importer, RegistrySink, OPERATOR_ACTOR};
 pub use query::{Query, QueryPage, Selector};
 pub use read::LicenceView;
 pub use templates::{Layout, BUILT_IN, MAX_TEMPLATE_BYTES};

@@ -8,6 +8,8 @@ mod core;
 mod crash;
 mod documents;
 mod hygiene;
+mod import_limits;
+mod import_rules;
 mod lifecycle;
 mod limits;
 mod migration;

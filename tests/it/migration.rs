@@ -179,7 +179,7 @@ async fn cli_import_twice_then_serve_and_verify() {
     // The public answer says "migrated" and nothing more about where it came from.
     assert!(migrated.provenance.is_none());
 
-    // A migrated record's history starts empty; a status change chains from the record.
+    // A migrated record's history starts with its `migrated` event; a status change follows it.
     let manager = match migrated.licence_type_code.as_str() {
         "11100000000013338W011" | "11100000000013338W012" | "11100000MB0143619X001" => SCJGJ,
         "11100000000013129K001" => ZJJ,

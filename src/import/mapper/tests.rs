@@ -224,13 +224,17 @@ fn bad_check_digits_flagged_when_accepted() {
 
 #[test]
 fn legacy_identifiers_kept_flagged_or_rejected() {
-    let good = "1.2.156.3005.2.11100000000013338W011.11110000000021135M.20230329701.003.Y";
-    let r = mapper().map(&row(&[("证照标识", good)])).unwrap();
+    let good = LicenceId::new("11100000000013338W011", "11420800MB1A234561", "20230329701", 3)
+        .unwrap()
+        .to_string();
+    let r = mapper().map(&row(&[("证照标识", &good)])).unwrap();
     let (id, ok) = r.legacy_identifier.unwrap();
     assert!(ok);
     assert_eq!(id.to_string(), good);
 
-    let r = mapper().map(&row(&[("证照标识", &good.replace(".Y", ".Z"))])).unwrap();
+    let (body, check) = good.split_at(good.len() - 1);
+    let wrong = format!("{body}{}", if check == "Z" { "Y" } else { "Z" });
+    let r = mapper().map(&row(&[("证照标识", &wrong)])).unwrap();
     assert!(!r.legacy_identifier.unwrap().1);
     assert_eq!(r.flags, vec![FLAG_LEGACY_IDENTIFIER_CHECK]);
 
@@ -238,6 +242,19 @@ fn legacy_identifiers_kept_flagged_or_rejected() {
     let (c, _, why) = one_problem(&[("证照标识", &other_type)]);
     assert_eq!(c, "证照标识");
     assert!(why.contains("of type"), "{why}");
+}
+
+/// An identifier names its issuer: one kept from the source must name the row's, or an
+/// import could put a licence under another department's name.
+#[test]
+fn legacy_identifier_of_another_issuer_is_rejected() {
+    let published = "1.2.156.3005.2.11100000000013338W011.11110000000021135M.20230329701.003.Y";
+    let (c, v, why) = one_problem(&[("证照标识", published)]);
+    assert_eq!((c.as_str(), v.as_str()), ("证照标识", published));
+    assert!(
+        why.contains("issuer part 11110000000021135M") && why.contains("11420800MB1A234561"),
+        "{why}"
+    );
 }
 
 #[test]

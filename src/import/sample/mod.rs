@@ -3,6 +3,7 @@
 //! style, and — on request — a known set of bad rows whose lines and kinds are returned
 //! so tests can assert the reject report. `templates/mappings/sample.toml` maps them.
 
+mod bomb;
 mod people;
 
 use std::io::Write;
@@ -12,6 +13,7 @@ use time::Date;
 use crate::licence::LicenceId;
 
 use super::ImportError;
+pub use bomb::xlsx_bomb;
 use people::Rng;
 
 /// Output formats of [`gen_sample`].
