@@ -82,15 +82,89 @@ impl BackupSummary {
 }
 
 /// Writes the framing and hashes every byte written.
-pub(crate) struct HashingWriter<W: Write> {
-    pub(crate) inner: W,
-    pub(crate) hash: Sha256,
+struct HashingWriter<W: Write> {
+    inner: W,
+    hash: Sha256,
 }
 
 impl<W: Write> HashingWriter<W> {
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.hash.update(bytes);
         self.inner.write_all(bytes)
+    }
+}
+
+/// Writes a backup in the format above, whatever the engine: the header, then each
+/// tree's entries in key order, then the trailer and checksum.
+pub(crate) struct BackupWriter<W: Write> {
+    w: HashingWriter<BufWriter<W>>,
+    summary: BackupSummary,
+}
+
+impl<W: Write> BackupWriter<W> {
+    pub(crate) fn start(out: W, created_at: &str, sequence_floor: u64) -> Result<Self, BackupError> {
+        let header = BackupHeader {
+            version: VERSION,
+            created_at: created_at.to_string(),
+            sequence_floor,
+            trees: backup_tree_names(),
+        };
+        let mut w = HashingWriter {
+            inner: BufWriter::with_capacity(256 * 1024, out),
+            hash: Sha256::new(),
+        };
+        w.put(MAGIC)?;
+        w.put(&VERSION.to_be_bytes())?;
+        let header = serde_json::to_vec(&header).expect("header serialises");
+        w.put(&(header.len() as u32).to_be_bytes())?;
+        w.put(&header)?;
+        Ok(BackupWriter {
+            w,
+            summary: BackupSummary {
+                sequence_floor,
+                ..BackupSummary::default()
+            },
+        })
+    }
+
+    /// Writes one tree: `entries` in key order.
+    pub(crate) fn tree<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &mut self,
+        name: &str,
+        entries: impl Iterator<Item = Result<(K, V), BackupError>>,
+    ) -> Result<(), BackupError> {
+        let w = &mut self.w;
+        w.put(b"T")?;
+        w.put(&(name.len() as u16).to_be_bytes())?;
+        w.put(name.as_bytes())?;
+        let mut n = 0u64;
+        for kv in entries {
+            let (k, v) = kv?;
+            let (k, v) = (k.as_ref(), v.as_ref());
+            w.put(b"E")?;
+            w.put(&(k.len() as u32).to_be_bytes())?;
+            w.put(k)?;
+            w.put(&(v.len() as u32).to_be_bytes())?;
+            w.put(v)?;
+            n += 1;
+        }
+        w.put(b"Z")?;
+        w.put(&n.to_be_bytes())?;
+        self.summary.trees.push((name.to_string(), n));
+        self.summary.entries += n;
+        Ok(())
+    }
+
+    /// Writes the trailer and the checksum.
+    pub(crate) fn finish(mut self) -> Result<BackupSummary, BackupError> {
+        let w = &mut self.w;
+        w.put(b"X")?;
+        w.put(&self.summary.entries.to_be_bytes())?;
+        let digest: [u8; 32] = w.hash.clone().finalize().into();
+        w.inner.write_all(&digest)?;
+        w.inner.flush()?;
+        self.summary.sha256 = hex::encode(digest);
+        Ok(self.summary)
     }
 }
 
@@ -125,62 +199,26 @@ impl SledStore {
             Ok::<_, sled::Error>((self.db.generate_id()?, last?))
         });
         let (floor, last_keys) = at_cut?;
-        let floor = floor + 1;
-        let header = BackupHeader {
-            version: VERSION,
-            created_at: created_at.to_string(),
-            sequence_floor: floor,
-            trees: names.clone(),
-        };
-        let mut w = HashingWriter {
-            inner: BufWriter::with_capacity(256 * 1024, out),
-            hash: Sha256::new(),
-        };
-        w.put(MAGIC)?;
-        w.put(&VERSION.to_be_bytes())?;
-        let header = serde_json::to_vec(&header).expect("header serialises");
-        w.put(&(header.len() as u32).to_be_bytes())?;
-        w.put(&header)?;
-        let mut summary = BackupSummary {
-            sequence_floor: floor,
-            ..BackupSummary::default()
-        };
+        let mut w = BackupWriter::start(out, created_at, floor + 1)?;
         for (id, name) in names.iter().enumerate() {
-            w.put(b"T")?;
-            w.put(&(name.len() as u16).to_be_bytes())?;
-            w.put(name.as_bytes())?;
-            let mut n = 0u64;
             let Some(last) = &last_keys[id] else {
-                w.put(b"Z")?;
-                w.put(&0u64.to_be_bytes())?;
-                summary.trees.push((name.clone(), 0));
+                w.tree(name, std::iter::empty::<Result<(Vec<u8>, Vec<u8>), BackupError>>())?;
                 continue;
             };
-            for kv in self.tree_by_id(id).range::<&[u8], _>(..=last.as_ref()) {
-                let (k, live) = kv?;
-                let v = match snapshot.cut.at_cut(id, &k) {
-                    None => live,
-                    Some(Some(at_cut)) => at_cut,
-                    Some(None) => continue,
-                };
-                w.put(b"E")?;
-                w.put(&(k.len() as u32).to_be_bytes())?;
-                w.put(&k)?;
-                w.put(&(v.len() as u32).to_be_bytes())?;
-                w.put(&v)?;
-                n += 1;
-            }
-            w.put(b"Z")?;
-            w.put(&n.to_be_bytes())?;
-            summary.trees.push((name.clone(), n));
-            summary.entries += n;
+            let entries = self
+                .tree_by_id(id)
+                .range::<&[u8], _>(..=last.as_ref())
+                .filter_map(|kv| match kv {
+                    Err(e) => Some(Err(e.into())),
+                    Ok((k, live)) => match snapshot.cut.at_cut(id, &k) {
+                        None => Some(Ok((k, live))),
+                        Some(Some(at_cut)) => Some(Ok((k, at_cut))),
+                        Some(None) => None,
+                    },
+                });
+            w.tree(name, entries)?;
         }
-        w.put(b"X")?;
-        w.put(&summary.entries.to_be_bytes())?;
-        let digest: [u8; 32] = w.hash.clone().finalize().into();
-        w.inner.write_all(&digest)?;
-        w.inner.flush()?;
-        summary.sha256 = hex::encode(digest);
+        let mut summary = w.finish()?;
         summary.written_during = snapshot.cut.written_since();
         Ok(summary)
     }

@@ -1,7 +1,7 @@
 //! Byte layouts of stored values and index keys. Index keys join ASCII-safe parts with
 //! 0x00, which validated text never contains, so prefixes cannot collide.
 
-use super::{Result, SignedAuditEntry, SignedEvent, StoreError};
+use super::{IndexQuery, Result, SignedAuditEntry, SignedEvent, StoreError};
 use crate::licence::SignedRecord;
 
 pub const SEP: u8 = 0;
@@ -103,4 +103,27 @@ pub fn decode_audit(k: &[u8], v: &[u8]) -> Result<SignedAuditEntry> {
         signature,
         key_id,
     })
+}
+
+/// The index (tree or keyspace name, the same in every backend) and the key range an
+/// index query scans.
+pub fn index_range(q: &IndexQuery) -> (&'static str, Vec<u8>, Vec<u8>) {
+    match q {
+        IndexQuery::Holder { code_type, code } => {
+            let p = key(&[code_type.as_bytes(), code.as_bytes(), b""]);
+            let mut end = p.clone();
+            end.push(0xff);
+            ("idx_holder", p, end)
+        }
+        IndexQuery::Type { type_code, from, to } => {
+            let mut end = key(&[type_code.as_bytes(), to.as_bytes()]);
+            end.push(1);
+            ("idx_type", key(&[type_code.as_bytes(), from.as_bytes()]), end)
+        }
+        IndexQuery::Issuer { issuer_code, from, to } => {
+            let mut end = key(&[issuer_code.as_bytes(), to.as_bytes()]);
+            end.push(1);
+            ("idx_issuer", key(&[issuer_code.as_bytes(), from.as_bytes()]), end)
+        }
+    }
 }

@@ -422,32 +422,8 @@ impl Store for SledStore {
     }
 
     fn query(&self, q: &IndexQuery, after: Option<&[u8]>, limit: usize) -> Result<Page> {
-        let (tree, start, end) = match q {
-            IndexQuery::Holder { code_type, code } => {
-                let p = key(&[code_type.as_bytes(), code.as_bytes(), b""]);
-                let mut end = p.clone();
-                end.push(0xff);
-                (&self.trees[IDX_HOLDER], p, end)
-            }
-            IndexQuery::Type { type_code, from, to } => {
-                let mut end = key(&[type_code.as_bytes(), to.as_bytes()]);
-                end.push(1);
-                (
-                    &self.trees[IDX_TYPE],
-                    key(&[type_code.as_bytes(), from.as_bytes()]),
-                    end,
-                )
-            }
-            IndexQuery::Issuer { issuer_code, from, to } => {
-                let mut end = key(&[issuer_code.as_bytes(), to.as_bytes()]);
-                end.push(1);
-                (
-                    &self.trees[IDX_ISSUER],
-                    key(&[issuer_code.as_bytes(), from.as_bytes()]),
-                    end,
-                )
-            }
-        };
+        let (name, start, end) = codec::index_range(q);
+        let tree = &self.trees[TREE_NAMES.iter().position(|n| *n == name).expect("an index tree")];
         let range_start = match after {
             Some(a) if a >= start.as_slice() && a < end.as_slice() => {
                 let mut s = a.to_vec();

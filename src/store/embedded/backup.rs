@@ -3,16 +3,14 @@
 //! migrate --from-sled` converts a data directory). A backup reads one fjall snapshot:
 //! every keyspace as of one instant, while writers go on.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use fjall::Readable;
-use sha2::{Digest, Sha256};
 
 use super::{FjallStore, KEYSPACES, META, SEQUENCE_CEILING};
 use crate::store::backup::{
-    backup_tree_names, check_backup, read_backup, BackupError, BackupHeader, BackupSummary, Frame, HashingWriter,
-    MAGIC, VERSION,
+    backup_tree_names, check_backup, read_backup, BackupError, BackupSummary, BackupWriter, Frame,
 };
 use crate::store::Store;
 
@@ -28,53 +26,15 @@ impl FjallStore {
             s.1.max(s.0)
         };
         let snapshot = self.db.snapshot();
-        let names = backup_tree_names();
-        let header = BackupHeader {
-            version: VERSION,
-            created_at: created_at.to_string(),
-            sequence_floor: floor,
-            trees: names.clone(),
-        };
-        let mut w = HashingWriter {
-            inner: BufWriter::with_capacity(256 * 1024, out),
-            hash: Sha256::new(),
-        };
-        w.put(MAGIC)?;
-        w.put(&VERSION.to_be_bytes())?;
-        let header = serde_json::to_vec(&header).expect("header serialises");
-        w.put(&(header.len() as u32).to_be_bytes())?;
-        w.put(&header)?;
-        let mut summary = BackupSummary {
-            sequence_floor: floor,
-            ..BackupSummary::default()
-        };
-        for name in &names {
-            let ks = &self.ks[keyspace_of(name)?];
-            w.put(b"T")?;
-            w.put(&(name.len() as u16).to_be_bytes())?;
-            w.put(name.as_bytes())?;
-            let mut n = 0u64;
-            for g in snapshot.iter(ks) {
-                let (k, v) = g.into_inner().map_err(|e| BackupError::Store(e.into()))?;
-                w.put(b"E")?;
-                w.put(&(k.len() as u32).to_be_bytes())?;
-                w.put(&k)?;
-                w.put(&(v.len() as u32).to_be_bytes())?;
-                w.put(&v)?;
-                n += 1;
-            }
-            w.put(b"Z")?;
-            w.put(&n.to_be_bytes())?;
-            summary.trees.push((name.clone(), n));
-            summary.entries += n;
+        let mut w = BackupWriter::start(out, created_at, floor)?;
+        for name in backup_tree_names() {
+            let ks = &self.ks[keyspace_of(&name)?];
+            let entries = snapshot
+                .iter(ks)
+                .map(|g| g.into_inner().map_err(|e| BackupError::Store(e.into())));
+            w.tree(&name, entries)?;
         }
-        w.put(b"X")?;
-        w.put(&summary.entries.to_be_bytes())?;
-        let digest: [u8; 32] = w.hash.clone().finalize().into();
-        w.inner.write_all(&digest)?;
-        w.inner.flush()?;
-        summary.sha256 = hex::encode(digest);
-        Ok(summary)
+        w.finish()
     }
 
     /// Rebuilds a store in `dir` (absent or empty) from a backup, of this engine or the

@@ -399,7 +399,8 @@ impl Store for FjallStore {
     }
 
     fn query(&self, q: &IndexQuery, after: Option<&[u8]>, limit: usize) -> Result<Page> {
-        let (ks, start, end) = index_range(q);
+        let (name, start, end) = codec::index_range(q);
+        let ks = KEYSPACES.iter().position(|n| *n == name).expect("an index keyspace");
         let range_start = match after {
             Some(a) if a >= start.as_slice() && a < end.as_slice() => {
                 let mut s = a.to_vec();
@@ -538,60 +539,16 @@ impl Store for FjallStore {
     }
 }
 
-/// The keyspace and key range an index query scans.
-fn index_range(q: &IndexQuery) -> (usize, Vec<u8>, Vec<u8>) {
-    match q {
-        IndexQuery::Holder { code_type, code } => {
-            let p = key(&[code_type.as_bytes(), code.as_bytes(), b""]);
-            let mut end = p.clone();
-            end.push(0xff);
-            (IDX_HOLDER, p, end)
-        }
-        IndexQuery::Type { type_code, from, to } => {
-            let mut end = key(&[type_code.as_bytes(), to.as_bytes()]);
-            end.push(1);
-            (IDX_TYPE, key(&[type_code.as_bytes(), from.as_bytes()]), end)
-        }
-        IndexQuery::Issuer { issuer_code, from, to } => {
-            let mut end = key(&[issuer_code.as_bytes(), to.as_bytes()]);
-            end.push(1);
-            (IDX_ISSUER, key(&[issuer_code.as_bytes(), from.as_bytes()]), end)
-        }
-    }
-}
-
 impl FjallStore {
     fn decode_indexes(&self) -> Result<IndexEntries> {
-        use super::inspect::{parts, triple};
-        let mut out = IndexEntries::default();
-        for g in self.ks[IDX_NUMBER].iter() {
-            let (k, v) = g.into_inner()?;
-            let mut p = parts("idx_number", &k, 2)?.into_iter();
-            out.number.push((p.next().expect("2"), p.next().expect("2"), text(&v)));
-        }
-        for (ks, into) in [
-            (IDX_HOLDER, &mut out.holder),
-            (IDX_TYPE, &mut out.by_type),
-            (IDX_ISSUER, &mut out.by_issuer),
-        ] {
+        super::inspect::decode_indexes(&|name, visit| {
+            let ks = KEYSPACES.iter().position(|n| *n == name).expect("a keyspace");
             for g in self.ks[ks].iter() {
-                into.push(triple(KEYSPACES[ks], &g.key()?)?);
+                let (k, v) = g.into_inner()?;
+                visit(&k, &v)?;
             }
-        }
-        for g in self.ks[EVENTS].iter() {
-            let k = g.key()?;
-            if k.len() < 5 || k[k.len() - 5] != codec::SEP {
-                return Err(StoreError::Corrupt(format!("events: malformed key {}", text(&k))));
-            }
-            let seq = u32::from_be_bytes(k[k.len() - 4..].try_into().expect("4 bytes"));
-            out.events.push((text(&k[..k.len() - 5]), seq));
-        }
-        for (ks, into) in [(REQUESTS, &mut out.requests), (IMPORT_KEYS, &mut out.import_keys)] {
-            for g in self.ks[ks].iter() {
-                into.push(text(&g.value()?));
-            }
-        }
-        Ok(out)
+            Ok(())
+        })
     }
 }
 
