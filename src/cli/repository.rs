@@ -12,7 +12,7 @@ use crate::catalog::types;
 use crate::clock::SystemClock;
 use crate::registry::Registry;
 use crate::render::{read_dir_texts, Renderer, DEFAULT_FONT_PATH};
-use crate::store::{open_embedded, EmbeddedStore};
+use crate::store::{open_embedded, EmbeddedConfig, EmbeddedStore};
 
 #[derive(Debug, Clone, Args)]
 pub struct RepositoryArgs {
@@ -37,6 +37,10 @@ pub struct RepositoryArgs {
     pub allow_insecure_key_permissions: bool,
     #[command(flatten)]
     pub data_dir_access: DataDirAccess,
+    /// The store's block cache in MiB (its memory does not grow with the number of
+    /// licences; docs/OPERATIONS.md).
+    #[arg(long, env = "ELICENCE_CACHE_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_mb: u64,
 }
 
 /// An opened repository.
@@ -61,12 +65,21 @@ impl RepositoryArgs {
         } else {
             Vec::new()
         };
-        let store = Arc::new(open_embedded(&self.data_dir, Default::default()).with_context(|| {
-            format!(
-                "opening {} (is `elicence serve` running on it?)",
-                self.data_dir.display()
+        let store = Arc::new(
+            open_embedded(
+                &self.data_dir,
+                EmbeddedConfig {
+                    cache_bytes: self.cache_mb << 20,
+                    ..EmbeddedConfig::default()
+                },
             )
-        })?);
+            .with_context(|| {
+                format!(
+                    "opening {} (is `elicence serve` running on it?)",
+                    self.data_dir.display()
+                )
+            })?,
+        );
         let registry = Registry::new(store.clone(), Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
         if registry.templates().is_empty() && self.layouts.exists() {
             let texts: Vec<String> = read_dir_texts(&self.layouts)
