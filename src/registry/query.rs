@@ -248,9 +248,12 @@ impl Registry {
                 let view = self.load(id)?;
                 if !q.include_superseded && view.standing == Standing::Superseded {
                     skipped += 1;
-                    if skipped >= SCAN_BUDGET && page.results.len() < size {
-                        // Cut short by readable entries only: continue after this one.
-                        last_returned = Some(position);
+                    if skipped >= SCAN_BUDGET {
+                        // Cut short by readable entries only (so the token says nothing
+                        // of others): a page not yet full continues after this one.
+                        if page.results.len() < size {
+                            last_returned = Some(position);
+                        }
                         more = true;
                         break 'scan;
                     }

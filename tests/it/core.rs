@@ -373,12 +373,15 @@ async fn a_record_altered_on_disk_is_reported_not_authentic() {
 
     edit_raw_store(&dir, "records", |records| {
         let v = records.get(issued.identifier.as_bytes()).unwrap().unwrap().to_vec();
-        let text = String::from_utf8_lossy(&v).replace("伍佰万元整", "伍仟万元整");
-        assert_ne!(text.as_bytes(), &v[..]);
-        // Keep the binary prefix (key id, signature) intact; change only the JSON.
-        let json_start = v.iter().position(|b| *b == b'{').unwrap();
+        // Keep the binary prefix (key id length, key id, 64-byte signature) intact;
+        // change only the JSON after it. (The signature is random bytes: it may hold a
+        // `{`, so the JSON is found by the layout, not by searching.)
+        let json_start = 1 + usize::from(v[0]) + 64;
+        let json = std::str::from_utf8(&v[json_start..]).unwrap();
+        let edited = json.replace("伍佰万元整", "伍仟万元整");
+        assert_ne!(edited, json);
         let mut altered = v[..json_start].to_vec();
-        altered.extend_from_slice(&text.as_bytes()[text.find('{').unwrap()..]);
+        altered.extend_from_slice(edited.as_bytes());
         records.insert(issued.identifier.as_bytes(), altered).unwrap();
     });
 
