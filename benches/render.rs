@@ -202,7 +202,7 @@ fn bench(c: &mut Criterion) {
     summary(&renderer, &cases, &ring);
 }
 
-/// The figures docs/BENCHMARKS.md records, as medians (robust on a shared machine).
+/// The figures docs/BENCHMARKS-HISTORY.md records, as medians (robust on a shared machine).
 fn summary(renderer: &Renderer, cases: &[Case], ring: &KeyRing) {
     println!("\nrender summary (medians of individually timed runs)");
     println!("| template | page | median ms | p90 ms | PDF bytes |");

@@ -8,7 +8,7 @@ use clap::Parser;
 /// of a tree page on every write, and glibc serves that churn slowly and fragments.
 /// `elicence import` of 300,000 rows: 33.0 s and 307 MB peak against 52.5 s and 454 MB;
 /// mimalloc v3 took 32.4 s and 336 MB. The server bounds its blocking threads (`serve
-/// --blocking-threads`), since each thread keeps a heap of its own (docs/BENCHMARKS.md).
+/// --blocking-threads`), since each thread keeps a heap of its own (docs/BENCHMARKS-HISTORY.md).
 /// `--no-default-features` builds with the system's malloc instead.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]

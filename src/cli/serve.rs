@@ -83,7 +83,7 @@ fn tls_config(args: &ServeArgs) -> anyhow::Result<Option<ServerTlsConfig>> {
 /// Four blocking threads per core, at least 8. tokio's default (512) let a 32-caller mixed
 /// load grow the server to 44 threads, and every thread keeps its own allocator heap: in a
 /// 150 s soak on mimalloc v2 the server reached 804 MiB with tokio's default and 473 MiB
-/// with 8 threads, at 1,277 and 1,407 operations/s (docs/BENCHMARKS.md). The work is CPU-
+/// with 8 threads, at 1,277 and 1,407 operations/s (docs/BENCHMARKS-HISTORY.md). The work is CPU-
 /// and store-bound on a few cores, so more threads only queue on sled's locks.
 fn default_blocking_threads() -> usize {
     std::thread::available_parallelism()
