@@ -38,6 +38,11 @@ impl Registry {
             .store
             .get(identifier)?
             .ok_or_else(|| RegistryError::NotFound(format!("licence {identifier}")))?;
+        self.view_of(identifier, record)
+    }
+
+    /// [`Registry::load`] for a record already read from the store.
+    pub(crate) fn view_of(&self, identifier: &str, record: SignedRecord) -> Result<LicenceView> {
         let tampered = || RegistryError::Tampered(identifier.to_string());
         self.verified
             .verify(&self.keys, &record.key_id, &record.bytes, &record.signature)

@@ -117,16 +117,13 @@ impl Registry {
         // the time of the answer does not tell whether the licence exists either.
         let record = self.store.get(identifier)?;
         let bytes = record.as_ref().map_or(STAND_IN.as_slice(), |r| r.bytes.as_slice());
-        let stored = Licence::from_canonical(bytes)
-            .ok()
-            .and_then(|l| l.verification_code)
-            .filter(|_| record.is_some());
+        let stored = Licence::from_canonical(bytes).ok().and_then(|l| l.verification_code);
         let matches = stored.as_deref().is_some_and(|s| code_matches(s, &code));
-        if !matches {
+        let Some(record) = record.filter(|_| matches) else {
             self.throttle.failed(identifier, now);
             return Err(no_match());
-        }
-        match self.load(identifier) {
+        };
+        match self.view_of(identifier, record) {
             Ok(view) => Ok(self.answer(&view, None)),
             Err(RegistryError::Tampered(_)) => Ok(self.not_authentic(identifier)),
             Err(e) => Err(e),
