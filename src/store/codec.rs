@@ -71,6 +71,22 @@ pub fn decode_template(v: &[u8]) -> Result<super::StoredTemplate> {
     serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("template: {e}")))
 }
 
+/// The latest version of each template from stored templates in key order (by id, then
+/// version): the last one of each id.
+pub fn latest_per_id(
+    stored: impl Iterator<Item = Result<super::StoredTemplate>>,
+) -> Result<Vec<super::StoredTemplate>> {
+    let mut latest: Vec<super::StoredTemplate> = Vec::new();
+    for t in stored {
+        let t = t?;
+        match latest.last_mut() {
+            Some(prev) if prev.id == t.id => *prev = t,
+            _ => latest.push(t),
+        }
+    }
+    Ok(latest)
+}
+
 pub fn event_key(identifier: &str, seq: u32) -> Vec<u8> {
     let mut k = key(&[identifier.as_bytes(), b""]);
     k.extend_from_slice(&seq.to_be_bytes());

@@ -539,16 +539,7 @@ impl Store for SledStore {
     }
 
     fn latest_templates(&self) -> Result<Vec<StoredTemplate>> {
-        let mut latest: Vec<StoredTemplate> = Vec::new();
-        // Keys sort by id, then version: the last entry of each id is its latest.
-        for kv in self.templates.iter() {
-            let t = codec::decode_template(&kv?.1)?;
-            match latest.last_mut() {
-                Some(prev) if prev.id == t.id => *prev = t,
-                _ => latest.push(t),
-            }
-        }
-        Ok(latest)
+        codec::latest_per_id(self.templates.iter().map(|kv| codec::decode_template(&kv?.1)))
     }
 
     fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<()>> {

@@ -514,16 +514,7 @@ impl Store for FjallStore {
     }
 
     fn latest_templates(&self) -> Result<Vec<StoredTemplate>> {
-        let mut latest: Vec<StoredTemplate> = Vec::new();
-        // Keys sort by id, then version: the last entry of each id is its latest.
-        for g in self.ks[TEMPLATES].iter() {
-            let t = codec::decode_template(&g.value()?)?;
-            match latest.last_mut() {
-                Some(prev) if prev.id == t.id => *prev = t,
-                _ => latest.push(t),
-            }
-        }
-        Ok(latest)
+        codec::latest_per_id(self.ks[TEMPLATES].iter().map(|g| codec::decode_template(&g.value()?)))
     }
 
     fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<()>> {
