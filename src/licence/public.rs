@@ -114,7 +114,7 @@ pub fn public_licence(l: &Licence, public_fields: &[String]) -> PublicLicence {
         identifier: l.identifier.clone(),
         licence_name: cut(&l.licence_name, MAX_PUBLIC_TEXT_CHARS),
         licence_type_code: l.licence_type_code.clone(),
-        licence_number: cut(&l.licence_number, MAX_PUBLIC_TEXT_CHARS),
+        licence_number: public_number(l),
         issuer_name: cut(&l.issuer_name, MAX_PUBLIC_TEXT_CHARS),
         issuer_code: l.issuer_code.clone(),
         issuer_level: cut(&l.issuer_level, MAX_PUBLIC_TEXT_CHARS),
@@ -128,6 +128,17 @@ pub fn public_licence(l: &Licence, public_fields: &[String]) -> PublicLicence {
         version: l.version,
         replaces: l.replaces.clone(),
         fields: public_fields_of(l, public_fields),
+    }
+}
+
+/// The licence number, masked like a personal code when a natural person's licence is
+/// numbered by their own code (some certificates carry the holder's identity number).
+fn public_number(l: &Licence) -> String {
+    let code = l.holder_code.trim();
+    if holder_is_person(&l.holder_code_type) && code.len() >= 6 && l.licence_number.contains(code) {
+        codes::mask_personal_code(&l.licence_number)
+    } else {
+        cut(&l.licence_number, MAX_PUBLIC_TEXT_CHARS)
     }
 }
 
@@ -249,6 +260,8 @@ mod tests {
     use super::*;
     use crate::licence::record::tests::sample_licence;
 
+    const PERSON: &str = "420802198506120036";
+
     fn physician() -> Licence {
         let mut l = sample_licence();
         l.holder_code_type = "111".into();
@@ -300,6 +313,15 @@ mod tests {
         for secret in ["1985", "0612", "刘堃明", "420802", "男"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
+    }
+
+    #[test]
+    fn a_certificate_numbered_by_the_holders_id_is_masked() {
+        let mut l = physician();
+        l.licence_number = PERSON.into();
+        assert_eq!(public_licence(&l, &[]).licence_number, "4****************6");
+        l.licence_number = "110420800000001".into();
+        assert_eq!(public_licence(&l, &[]).licence_number, "110420800000001");
     }
 
     #[test]
