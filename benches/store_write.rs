@@ -154,7 +154,7 @@ fn main() {
             rows,
             batch,
             |b| {
-                let out = store.insert_batch(b).expect("insert");
+                let out = store.insert_batch(b).wait().expect("insert");
                 assert!(out.items.iter().all(|i| *i == elicence::store::BatchItem::Written));
             },
             || store.flush().expect("flush"),

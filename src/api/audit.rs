@@ -77,7 +77,7 @@ where
         result: code_name(code),
         import,
     };
-    if let Err(e) = state.registry.record_access(record) {
+    if let Err(e) = state.registry.record_access(record).await {
         tracing::error!(error = %e, method, department = %caller.id, "access audit write failed");
         return Err(Status::unavailable("access audit unavailable; call not answered"));
     }

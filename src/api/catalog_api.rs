@@ -6,7 +6,7 @@ use super::audit::audited;
 use super::convert::type_to_pb;
 use super::pb::catalog_service_server::CatalogService;
 use super::pb::{GetLicenceTypeRequest, ListLicenceTypesRequest, ListLicenceTypesResponse, PutLicenceTypeRequest};
-use super::{pb, ApiError, AppState};
+use super::{blocking, pb, ApiError, AppState};
 use crate::catalog::{Department, LicenceType};
 use crate::licence::Invalid;
 
@@ -23,7 +23,8 @@ impl CatalogApi {
         let PutLicenceTypeRequest { licence_type } = req;
         let t = licence_type.ok_or_else(|| Invalid::new("licence_type", "is required"))?;
         let t = LicenceType::try_from(t)?;
-        let t = self.state.registry.put_type(&caller, t).await?;
+        let registry = self.state.registry.clone();
+        let t = blocking(move || Ok(registry.put_type(&caller, t)?)).await?;
         Ok(type_to_pb(t))
     }
 }

@@ -4,10 +4,11 @@
 use super::convert::{licence_to_pb, status_to_pb};
 use super::pb;
 use crate::audit::AuditEntry;
+use crate::audit::SignedAuditEntry;
+use crate::licence::status::SignedEvent;
 use crate::licence::status::StatusEvent;
 use crate::licence::{Field, Invalid, Seal};
 use crate::registry::{Amendment, FieldMatch, LicenceView, Selector};
-use crate::store::{SignedAuditEntry, SignedEvent};
 
 pub fn event_to_pb(e: StatusEvent, signed: SignedEvent) -> pb::LicenceEvent {
     pb::LicenceEvent {

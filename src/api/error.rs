@@ -38,7 +38,7 @@ impl From<ApiError> for Status {
                 e @ RegistryError::AlreadyExists { .. } => Status::already_exists(e.to_string()),
                 RegistryError::NotFound(m) => Status::not_found(format!("{m} not found")),
                 RegistryError::FailedPrecondition(m) => Status::failed_precondition(m),
-                RegistryError::Aborted(m) => Status::aborted(m),
+                RegistryError::Aborted(m) | RegistryError::InFlight(m) => Status::aborted(m),
                 e @ RegistryError::Tampered(_) => {
                     tracing::error!(error = %e, "tampered record");
                     Status::new(Code::DataLoss, e.to_string())

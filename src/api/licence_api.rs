@@ -13,7 +13,7 @@ use super::pb::{
     QueryLicencesRequest, QueryLicencesResponse, ReissueResponse, RenewLicenceRequest, VerifyLicenceFieldsRequest,
     VerifyLicenceFieldsResponse,
 };
-use super::{ApiError, AppState};
+use super::{write, ApiError, AppState};
 use crate::catalog::Department;
 use crate::licence::Invalid;
 use crate::registry::{type_of, Registry, StatusChange};
@@ -174,11 +174,11 @@ impl LicenceApi {
     async fn issue(&self, caller: Department, req: IssueLicenceRequest) -> Result<IssueLicenceResponse, ApiError> {
         let IssueLicenceRequest { request_id, licence } = req;
         let licence = licence.ok_or_else(|| Invalid::new("licence", "is required"))?;
-        let r = self
-            .state
-            .registry
-            .issue(&caller, &request_id, draft_from_pb(licence))
-            .await?;
+        let draft = draft_from_pb(licence);
+        let r = write(&self.state.registry, move |r| {
+            r.issue(&caller, &request_id, draft.clone())
+        })
+        .await?;
         Ok(IssueLicenceResponse {
             identifier: r.identifier,
             digest: r.digest.to_vec(),

@@ -1,6 +1,5 @@
 //! LicenceService lifecycle methods: status changes, amendment, renewal and history.
 
-use super::blocking;
 use super::convert::status_to_pb;
 use super::convert_lifecycle::{amendment_from_pb, event_to_pb, version_to_pb};
 use super::licence_api::{check_use_cause, resolve_readable};
@@ -8,6 +7,7 @@ use super::pb::{
     AmendLicenceRequest, ChangeStatusRequest, ChangeStatusResponse, GetLicenceHistoryRequest,
     GetLicenceHistoryResponse, ReissueResponse, RenewLicenceRequest,
 };
+use super::{blocking, write};
 use super::{ApiError, LicenceApi};
 use crate::catalog::Department;
 use crate::licence::Invalid;
@@ -36,11 +36,10 @@ impl LicenceApi {
             reason,
             request_id,
         } = req;
-        let done = self
-            .state
-            .registry
-            .change_status(&caller, &request_id, identifier.trim(), change, &reason)
-            .await?;
+        let done = write(&self.state.registry, move |r| {
+            r.change_status(&caller, &request_id, identifier.trim(), change, &reason)
+        })
+        .await?;
         let (event, signed) = done.event;
         Ok(ChangeStatusResponse {
             identifier: done.identifier,
@@ -64,18 +63,17 @@ impl LicenceApi {
         } = req;
         let changes = changes.ok_or_else(|| Invalid::new("changes", "is required"))?;
         let change = Reissue::Amend(amendment_from_pb(changes));
-        let r = self
-            .state
-            .registry
-            .reissue(
+        let r = write(&self.state.registry, move |r| {
+            r.reissue(
                 &caller,
                 &request_id,
                 identifier.trim(),
                 &reason,
-                Some(issue_date),
-                change,
+                Some(issue_date.clone()),
+                change.clone(),
             )
-            .await?;
+        })
+        .await?;
         Ok(reissue_to_pb(r))
     }
 
@@ -96,18 +94,17 @@ impl LicenceApi {
             valid_from,
             valid_until,
         };
-        let r = self
-            .state
-            .registry
-            .reissue(
+        let r = write(&self.state.registry, move |r| {
+            r.reissue(
                 &caller,
                 &request_id,
                 identifier.trim(),
                 &reason,
-                Some(issue_date),
-                change,
+                Some(issue_date.clone()),
+                change.clone(),
             )
-            .await?;
+        })
+        .await?;
         Ok(reissue_to_pb(r))
     }
 

@@ -40,7 +40,7 @@ pub mod pb {
 
 use std::sync::Arc;
 
-use crate::registry::Registry;
+use crate::registry::{Committing, Registry};
 use crate::render::Renderer;
 
 /// What every service shares.
@@ -61,4 +61,28 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+}
+
+/// Runs a registry write: its checks and signing on the blocking pool (in parallel with
+/// other calls'), then awaits the store's answer on the executor, so that the writes
+/// queued meanwhile share one commit and one flush. When a concurrent call with the same
+/// request id was written first, the request runs once more and so receives that call's
+/// result, as a sequential retry would.
+pub(crate) async fn write<T, F>(registry: &Arc<Registry>, f: F) -> Result<T, ApiError>
+where
+    F: Fn(&Registry) -> crate::registry::Result<Committing<T>> + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let f = Arc::new(f);
+    let run = |f: Arc<F>| {
+        let registry = registry.clone();
+        async move {
+            let committing = blocking(move || Ok(f(&registry)?)).await?;
+            Ok::<_, ApiError>(committing.await)
+        }
+    };
+    match run(f.clone()).await? {
+        Err(crate::registry::RegistryError::InFlight(_)) => Ok(run(f).await??),
+        r => Ok(r?),
+    }
 }

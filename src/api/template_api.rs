@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use super::audit::audited;
 use super::pb::template_service_server::TemplateService;
 use super::pb::{GetTemplateRequest, ListTemplatesRequest, ListTemplatesResponse, PutTemplateRequest, TemplateVersion};
-use super::{ApiError, AppState};
+use super::{blocking, ApiError, AppState};
 use crate::catalog::Department;
 use crate::licence::Invalid;
 use crate::registry::Layout;
@@ -28,8 +28,9 @@ impl TemplateApi {
         }
         let font = self.state.renderer.font().clone();
         let registry = self.state.registry.clone();
-        // Parsing and the glyph check take well under a millisecond: no blocking thread.
-        let layout = registry.put_template(&caller, &toml, &font).await?;
+        // Parsing and the glyph check take well under a millisecond; the wait for the
+        // durable write is what needs the blocking thread.
+        let layout = blocking(move || Ok(registry.put_template(&caller, &toml, &font)?)).await?;
         Ok(template_to_pb(&layout))
     }
 }

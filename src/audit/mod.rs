@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use crate::licence::signing::{self, PublicKeyInfo};
-use crate::store::SignedAuditEntry;
 
 /// Schema tag carried inside every signed audit entry.
 pub const AUDIT_SCHEMA: &str = "elicence.audit.v1";
@@ -67,6 +66,84 @@ impl AuditEntry {
     pub fn from_canonical(bytes: &[u8]) -> Result<AuditEntry, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
+}
+
+/// A signed access-audit entry as stored: its canonical bytes, signature and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAuditEntry {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub signature: [u8; 64],
+    pub key_id: String,
+}
+
+/// Where the chain ends: what the next entry must carry to extend it. The store's single
+/// writer holds it, so entries are numbered and linked in one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLink {
+    /// The next entry's seq.
+    pub seq: u64,
+    /// Digest of the last entry's signed bytes ([`GENESIS_DIGEST`] for an empty log).
+    pub prev: [u8; 32],
+    /// Time of the last entry: the next one is never earlier.
+    pub last_at: String,
+}
+
+impl AuditLink {
+    /// The link after `last` (the log's last entry), or the genesis link.
+    pub fn after(last: Option<&SignedAuditEntry>) -> Result<AuditLink, ChainError> {
+        match last {
+            None => Ok(AuditLink {
+                seq: 0,
+                prev: GENESIS_DIGEST,
+                last_at: String::new(),
+            }),
+            Some(e) => {
+                let entry = AuditEntry::from_canonical(&e.bytes).map_err(|err| ChainError::Malformed {
+                    seq: e.seq,
+                    reason: err.to_string(),
+                })?;
+                Ok(AuditLink {
+                    seq: e.seq + 1,
+                    prev: signing::digest(&e.bytes),
+                    last_at: entry.at,
+                })
+            }
+        }
+    }
+}
+
+/// Builds and signs the next entry for a link. The store's writer calls it, so the
+/// entry is sealed in log order; it must carry `link.seq` and `link.prev`.
+pub type AuditSeal = Box<dyn FnOnce(&AuditLink) -> SignedAuditEntry + Send>;
+
+/// A seal for store tests: a well-formed entry for the link it is given, with a
+/// placeholder signature (stores do not verify signatures).
+#[cfg(test)]
+pub(crate) fn test_seal(method: &'static str) -> AuditSeal {
+    Box::new(move |link: &AuditLink| {
+        let entry = AuditEntry {
+            schema: AUDIT_SCHEMA.into(),
+            seq: link.seq,
+            at: "2026-12-04T00:00:00Z".into(),
+            department: "11100000MB0000000X".into(),
+            department_id: "test".into(),
+            department_name: "测试部门".into(),
+            method: method.into(),
+            use_cause: "test".into(),
+            identifiers: Vec::new(),
+            import: None,
+            result: "OK".into(),
+            prev_digest: hex::encode(link.prev),
+            key_id: "k".into(),
+        };
+        SignedAuditEntry {
+            seq: link.seq,
+            bytes: entry.canonical_bytes(),
+            signature: [2; 64],
+            key_id: "k".into(),
+        }
+    })
 }
 
 /// Why an entry fails the chain check.

@@ -224,3 +224,12 @@ mod tests {
         assert_eq!(transition(Standing::Superseded, EventKind::Revoked), None);
     }
 }
+
+/// A signed lifecycle event as stored: canonical bytes, signature and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEvent {
+    pub seq: u32,
+    pub bytes: Vec<u8>,
+    pub signature: [u8; 64],
+    pub key_id: String,
+}

@@ -2,56 +2,20 @@
 //! entry chained to the previous one; auditors page through it by time, department or
 //! identifier.
 
-use std::sync::Mutex;
-
 use super::page_token::TokenScope;
 use super::query::page_size;
 use super::{Registry, RegistryError, Result};
-use crate::audit::{AuditEntry, ImportRun, AUDIT_SCHEMA, GENESIS_DIGEST};
+use crate::audit::SignedAuditEntry;
+use crate::audit::{AuditEntry, AuditLink, ImportRun, AUDIT_SCHEMA};
 use crate::catalog::{Department, Role};
 use crate::licence::record::rfc3339;
 use crate::licence::text;
 use crate::licence::{signing, Invalid};
-use crate::store::{SignedAuditEntry, Store};
+use crate::store::Pending;
 
 /// Entries examined for one page at most (department and identifier filters scan).
 const SCAN_BUDGET: usize = 10_000;
 const BATCH: usize = 256;
-
-/// Where the chain currently ends. Appends hold the lock, so entries are numbered and
-/// linked in one order and their times never go backwards.
-#[derive(Debug)]
-pub(crate) struct AuditHead {
-    next_seq: u64,
-    prev: [u8; 32],
-    last_at: String,
-}
-
-impl AuditHead {
-    pub(crate) fn load(store: &dyn Store) -> Result<Mutex<AuditHead>> {
-        let head = match store.last_audit()? {
-            None => AuditHead {
-                next_seq: 0,
-                prev: GENESIS_DIGEST,
-                last_at: String::new(),
-            },
-            Some(e) => {
-                let entry = AuditEntry::from_canonical(&e.bytes).map_err(|err| {
-                    RegistryError::Store(crate::store::StoreError::Corrupt(format!(
-                        "audit entry {}: {err}",
-                        e.seq
-                    )))
-                })?;
-                AuditHead {
-                    next_seq: e.seq + 1,
-                    prev: signing::digest(&e.bytes),
-                    last_at: entry.at,
-                }
-            }
-        };
-        Ok(Mutex::new(head))
-    }
-}
 
 /// One call to record.
 #[derive(Debug, Clone)]
@@ -95,19 +59,21 @@ fn parse_time(field: &str, s: &Option<String>) -> Result<Option<String>> {
 }
 
 impl Registry {
-    /// Appends one entry, signed with the active key. The write joins the next group
-    /// commit (requested here, not awaited), so auditing adds no fsync to the call.
-    pub fn record_access(&self, r: AccessRecord<'_>) -> Result<u64> {
-        let mut head = self.audit.lock().expect("audit lock");
-        let now = rfc3339(self.clock.now());
-        let at = if now < head.last_at { head.last_at.clone() } else { now };
-        let entry = AuditEntry {
+    /// Queues one entry. The store's writer seals it in log order — numbered, linked to
+    /// the entry before it, its time never earlier — and signs it with the active key;
+    /// the answer (its seq) comes once it is journaled. It becomes durable with the next
+    /// flush, so auditing adds no fsync to a read.
+    pub fn record_access(&self, r: AccessRecord<'_>) -> Pending<u64> {
+        let keys = self.keys.clone();
+        let clock = self.clock.clone();
+        let department = r.department;
+        let draft = AuditEntry {
             schema: AUDIT_SCHEMA.to_string(),
-            seq: head.next_seq,
-            at,
-            department: r.department.code.clone(),
-            department_id: r.department.id.clone(),
-            department_name: r.department.name.clone(),
+            seq: 0,
+            at: String::new(),
+            department: department.code.clone(),
+            department_id: department.id.clone(),
+            department_name: department.name.clone(),
             method: r.method.to_string(),
             // A refused call is audited with the use cause it sent; characters that could
             // hide or forge text in the log are replaced, never stored.
@@ -122,25 +88,27 @@ impl Registry {
                 .collect(),
             identifiers: r.identifiers,
             result: r.result.to_string(),
-            prev_digest: hex::encode(head.prev),
-            key_id: self.keys.active_key_id().to_string(),
+            prev_digest: String::new(),
+            key_id: String::new(),
             import: r.import,
         };
-        let bytes = entry.canonical_bytes();
-        let signed = SignedAuditEntry {
-            seq: entry.seq,
-            signature: self.keys.sign(&bytes),
-            key_id: entry.key_id.clone(),
-            bytes,
-        };
-        let digest = signing::digest(&signed.bytes);
-        self.store.append_audit(signed)?;
-        head.next_seq = entry.seq + 1;
-        head.prev = digest;
-        head.last_at = entry.at;
-        drop(head);
-        drop(self.store.durable());
-        Ok(entry.seq)
+        self.store.append_audit(Box::new(move |link: &AuditLink| {
+            let now = rfc3339(clock.now());
+            let entry = AuditEntry {
+                seq: link.seq,
+                at: if now < link.last_at { link.last_at.clone() } else { now },
+                prev_digest: hex::encode(link.prev),
+                key_id: keys.active_key_id().to_string(),
+                ..draft
+            };
+            let bytes = entry.canonical_bytes();
+            SignedAuditEntry {
+                seq: entry.seq,
+                signature: keys.sign(&bytes),
+                key_id: entry.key_id,
+                bytes,
+            }
+        }))
     }
 
     /// Pages through the audit log (auditor role).

@@ -15,8 +15,9 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("licence type {code}")))
     }
 
-    /// Adds or replaces a licence type (admin role). Durable before it returns.
-    pub async fn put_type(&self, caller: &Department, t: LicenceType) -> Result<LicenceType> {
+    /// Adds or replaces a licence type (admin role). Blocks until it is durable (call it
+    /// off the async executor).
+    pub fn put_type(&self, caller: &Department, t: LicenceType) -> Result<LicenceType> {
         if !caller.has_role(Role::Admin) {
             return Err(RegistryError::PermissionDenied(format!(
                 "{} is not an administrator",
@@ -24,8 +25,7 @@ impl Registry {
             )));
         }
         t.validate()?;
-        self.store.put_type(&t)?;
-        self.durable().await?;
+        self.store.put_type(&t).wait()?;
         self.types
             .write()
             .expect("types lock")

@@ -21,6 +21,10 @@ pub enum RegistryError {
     /// A concurrent change won; the caller may retry.
     #[error("{0}")]
     Aborted(String),
+    /// A concurrent call with the same request id was written just before this one:
+    /// run the request again to receive that call's result (the API does, once).
+    #[error("{0}")]
+    InFlight(String),
     /// A stored record or event no longer matches its signature.
     #[error("record {0} failed signature verification")]
     Tampered(String),

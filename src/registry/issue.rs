@@ -1,12 +1,13 @@
 //! 新发: issuing a licence — validation, permission, identifier, signing, one atomic
 //! durable write.
 
-use super::{digest, Actor, Registry, RegistryError, Result};
+use super::{digest, Actor, Committing, Registry, RegistryError, Result};
 use crate::catalog::{Department, LicenceType};
 use crate::licence::record::{CheckDigits, ValidDraft};
 use crate::licence::status::EventKind;
+use crate::licence::status::SignedEvent;
 use crate::licence::{Invalid, Licence, LicenceDraft, LicenceId, SignedRecord};
-use crate::store::{NewRecord, RequestKey, SignedEvent, WriteOutcome};
+use crate::store::{NewRecord, RequestKey, WriteOutcome};
 
 /// What the issuer gets back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,15 @@ impl IssueResult {
             verification_code,
         }
     }
+}
+
+/// The writer found the request id taken by a call queued just before this one (two
+/// calls with one request id at once). That call's answer is the result; a retry of
+/// this one receives it.
+pub(crate) fn concurrent_duplicate(request_id: &str) -> RegistryError {
+    RegistryError::InFlight(format!(
+        "request_id {request_id:?} is being handled by a concurrent call; retry to receive its result"
+    ))
 }
 
 pub(crate) fn check_request_id(request_id: &str) -> Result<()> {
@@ -63,9 +73,10 @@ pub(crate) fn check_not_future(valid: &ValidDraft, today: time::Date) -> Result<
 }
 
 impl Registry {
-    /// Issues a licence for `caller`. Idempotent on `(caller, request_id)`: a retry returns
-    /// the first result. Returns once the write is durable.
-    pub async fn issue(&self, caller: &Department, request_id: &str, draft: LicenceDraft) -> Result<IssueResult> {
+    /// Issues a licence for `caller`: checks, builds and signs it here (call it off the
+    /// async executor), then queues the write; the result comes once it is durable.
+    /// Idempotent on `(caller, request_id)`: a retry returns the first result.
+    pub fn issue(&self, caller: &Department, request_id: &str, draft: LicenceDraft) -> Result<Committing<IssueResult>> {
         check_request_id(request_id)?;
         let request = RequestKey {
             caller: caller.code.clone(),
@@ -76,7 +87,7 @@ impl Registry {
         let (valid, _) = draft.validate(CheckDigits::Strict)?;
         let licence_type = self.type_for_issue(caller, &valid)?;
         if let Some(identifier) = self.store.replayed(&request)? {
-            return self.replay(identifier).await;
+            return Ok(Committing::ready(self.replay(identifier)));
         }
         if self
             .store
@@ -90,18 +101,19 @@ impl Registry {
         }
         let id = self.new_identifier(&valid)?;
         let (new, result) = self.build_record(&id, valid, &licence_type, &Actor::from(caller), EventKind::Issued, None);
-        match self.store.insert(new, Some(request))? {
-            WriteOutcome::Written => {
-                self.durable().await?;
-                Ok(result)
-            }
-            WriteOutcome::Replayed(identifier) => self.replay(identifier).await,
-        }
+        let request_id = request_id.to_string();
+        Ok(Committing::then(
+            self.store.insert(new, Some(request)),
+            move |outcome| match outcome {
+                WriteOutcome::Written => Ok(result),
+                WriteOutcome::Replayed(_) => Err(concurrent_duplicate(&request_id)),
+            },
+        ))
     }
 
-    async fn replay(&self, identifier: String) -> Result<IssueResult> {
+    fn replay(&self, identifier: String) -> Result<IssueResult> {
         // The first attempt may not have reached disk yet when the retry arrives.
-        self.durable().await?;
+        self.synced()?;
         let record = self
             .store
             .get(&identifier)?

@@ -2,13 +2,14 @@
 //! signed events to a licence's chain, and new versions (变更, 延续) that supersede the
 //! version they replace in one atomic write.
 
-use super::issue::check_request_id;
-use super::{Actor, IssueResult, LicenceView, Registry, RegistryError, Result};
+use super::issue::{check_request_id, concurrent_duplicate};
+use super::{Actor, Committing, IssueResult, LicenceView, Registry, RegistryError, Result};
 use crate::catalog::Department;
 use crate::licence::record::{format_date, CheckDigits};
+use crate::licence::status::SignedEvent;
 use crate::licence::status::{self, EventKind, LicenceStatus, StatusEvent};
 use crate::licence::{Field, Invalid, Licence, LicenceDraft, LicenceId, Seal};
-use crate::store::{RequestKey, SignedEvent, WriteOutcome};
+use crate::store::{RequestKey, WriteOutcome};
 
 /// The status operations a managing department may perform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,16 +154,17 @@ fn request_reused() -> RegistryError {
 }
 
 impl Registry {
-    /// Suspends, restores, revokes, withdraws or cancels a licence (`manage` permission).
-    /// Idempotent on `(caller, request_id)`. Returns once the event is durable.
-    pub async fn change_status(
+    /// Suspends, restores, revokes, withdraws or cancels a licence (`manage` permission):
+    /// checks and signs the event here (off the async executor), then queues it; the
+    /// result comes once it is durable. Idempotent on `(caller, request_id)`.
+    pub fn change_status(
         &self,
         caller: &Department,
         request_id: &str,
         identifier: &str,
         change: StatusChange,
         reason: &str,
-    ) -> Result<StatusChanged> {
+    ) -> Result<Committing<StatusChanged>> {
         check_request_id(request_id)?;
         check_reason(reason)?;
         let type_code = type_of(identifier)?;
@@ -174,7 +176,7 @@ impl Registry {
         }
         let request = request_key(caller, request_id);
         if let Some(done) = self.store.replayed(&request)? {
-            return self.status_replay(&done, identifier, change).await;
+            return Ok(Committing::ready(self.status_replay(&done, identifier, change)));
         }
         let view = self.load(identifier)?;
         let next = status::transition(view.standing, change.kind()).ok_or_else(|| refused(&view, change.verb()))?;
@@ -188,26 +190,28 @@ impl Registry {
             None,
             prev,
         );
-        match self.store.append_event(identifier, event.clone(), Some(request))? {
-            WriteOutcome::Written => {
-                self.durable().await?;
-                let plain = StatusEvent::from_canonical(&event.bytes)
-                    .map_err(|e| RegistryError::Unavailable(format!("event encoding: {e}")))?;
-                Ok(StatusChanged {
-                    identifier: identifier.to_string(),
-                    status: status::status_on(&view.licence, next, self.clock.today()),
-                    event: (plain, event),
-                })
-            }
-            WriteOutcome::Replayed(done) => self.status_replay(&done, identifier, change).await,
-        }
+        let plain = StatusEvent::from_canonical(&event.bytes)
+            .map_err(|e| RegistryError::Unavailable(format!("event encoding: {e}")))?;
+        let changed = StatusChanged {
+            identifier: identifier.to_string(),
+            status: status::status_on(&view.licence, next, self.clock.today()),
+            event: (plain, event.clone()),
+        };
+        let request_id = request_id.to_string();
+        Ok(Committing::then(
+            self.store.append_event(identifier, event, Some(request)),
+            move |outcome| match outcome {
+                WriteOutcome::Written => Ok(changed),
+                WriteOutcome::Replayed(_) => Err(concurrent_duplicate(&request_id)),
+            },
+        ))
     }
 
-    async fn status_replay(&self, done: &str, identifier: &str, change: StatusChange) -> Result<StatusChanged> {
+    fn status_replay(&self, done: &str, identifier: &str, change: StatusChange) -> Result<StatusChanged> {
         if done != identifier {
             return Err(request_reused());
         }
-        self.durable().await?;
+        self.synced()?;
         let view = self.load(identifier)?;
         let event = view
             .events
@@ -225,8 +229,9 @@ impl Registry {
 
     /// Amends or renews a licence (`issue` permission): signs the next version (same
     /// serial, version + 1) linked to the one it replaces, which becomes superseded, in
-    /// one atomic write. `issue_date` defaults to today.
-    pub async fn reissue(
+    /// one atomic write. `issue_date` defaults to today. Checks and signs here (off the
+    /// async executor); the result comes once the write is durable.
+    pub fn reissue(
         &self,
         caller: &Department,
         request_id: &str,
@@ -234,7 +239,7 @@ impl Registry {
         reason: &str,
         issue_date: Option<String>,
         change: Reissue,
-    ) -> Result<Reissued> {
+    ) -> Result<Committing<Reissued>> {
         check_request_id(request_id)?;
         check_reason(reason)?;
         let type_code = type_of(identifier)?;
@@ -247,7 +252,7 @@ impl Registry {
         }
         let request = request_key(caller, request_id);
         if let Some(done) = self.store.replayed(&request)? {
-            return self.reissue_replay(&done, identifier).await;
+            return Ok(Committing::ready(self.reissue_replay(&done, identifier)));
         }
         let view = self.load(identifier)?;
         if status::transition(view.standing, EventKind::Superseded).is_none() {
@@ -288,13 +293,14 @@ impl Registry {
             Some(result.identifier.clone()),
             prev,
         );
-        match self.store.reissue(identifier, supersede, new, Some(request))? {
-            WriteOutcome::Written => {
-                self.durable().await?;
-                Ok(Reissued { new: result, replaces })
-            }
-            WriteOutcome::Replayed(done) => self.reissue_replay(&done, identifier).await,
-        }
+        let request_id = request_id.to_string();
+        Ok(Committing::then(
+            self.store.reissue(identifier, supersede, new, Some(request)),
+            move |outcome| match outcome {
+                WriteOutcome::Written => Ok(Reissued { new: result, replaces }),
+                WriteOutcome::Replayed(_) => Err(concurrent_duplicate(&request_id)),
+            },
+        ))
     }
 
     /// The draft of the next version: the current one with the change applied.
@@ -329,8 +335,8 @@ impl Registry {
         Ok(d)
     }
 
-    async fn reissue_replay(&self, done: &str, identifier: &str) -> Result<Reissued> {
-        self.durable().await?;
+    fn reissue_replay(&self, done: &str, identifier: &str) -> Result<Reissued> {
+        self.synced()?;
         let record = self
             .store
             .get(done)?

@@ -148,7 +148,7 @@ impl ImportSink for RegistrySink<'_> {
         })
     }
 
-    /// Stores a signed batch atomically and returns once it is on disk.
+    /// Stores a signed batch atomically; the store answers once it is on disk.
     fn write(&self, batch: SignedBatch) -> Result<BatchOutcome, ImportError> {
         let SignedBatch {
             records,
@@ -160,6 +160,7 @@ impl ImportSink for RegistrySink<'_> {
             .registry
             .store
             .insert_batch(records)
+            .wait()
             .map_err(|e| sink_err(e.into()))?;
         let mut outcome = BatchOutcome {
             rejects,
@@ -187,13 +188,6 @@ impl ImportSink for RegistrySink<'_> {
                 )),
             }
         }
-        // Acknowledge the batch only once it is on disk.
-        self.registry
-            .store
-            .durable()
-            .blocking_recv()
-            .map_err(|_| ImportError::Sink("durability worker stopped".into()))?
-            .map_err(|e| sink_err(e.into()))?;
         self.created.lock().expect("created lock").append(&mut written);
         Ok(outcome)
     }

@@ -35,14 +35,18 @@ pub use templates::{Layout, BUILT_IN, MAX_TEMPLATE_BYTES};
 pub use verify::{CopyCheck, Presented, Verification};
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 
 use crate::catalog::{Department, LicenceType};
 use crate::clock::Clock;
 use crate::licence::record::rfc3339;
 use crate::licence::signing::{self, KeyRing};
+use crate::licence::status::SignedEvent;
 use crate::licence::status::{EventKind, StatusEvent, EVENT_SCHEMA};
-use crate::store::{SignedEvent, Store};
+use crate::store::{Pending, Store};
 
 pub type Result<T> = std::result::Result<T, RegistryError>;
 
@@ -68,7 +72,6 @@ pub struct Registry {
     clock: Arc<dyn Clock>,
     types: RwLock<HashMap<String, LicenceType>>,
     verified: verified::VerifiedSet,
-    audit: Mutex<audit::AuditHead>,
     /// Current version of every licence template, parsed.
     layouts: RwLock<HashMap<String, Arc<Layout>>>,
     /// Failed verification codes per identifier.
@@ -88,18 +91,15 @@ impl Registry {
         let mut types = store.list_types()?;
         if types.is_empty() {
             for t in &seed {
-                store.put_type(t)?;
+                store.put_type(t).wait()?;
             }
-            store.flush()?;
             types = seed;
         }
         let types = types.into_iter().map(|t| (t.code.clone(), t)).collect();
-        let audit = audit::AuditHead::load(store.as_ref())?;
         let layouts = RwLock::new(templates::load_current(store.as_ref())?);
         let keys_secret = keys.derive_secret(page_token::SECRET_LABEL);
         Ok(Registry {
             layouts,
-            audit,
             store,
             keys,
             clock,
@@ -126,13 +126,10 @@ impl Registry {
         self.types.read().expect("types lock").get(code).cloned()
     }
 
-    /// Waits until everything written so far is durable (group commit).
-    async fn durable(&self) -> Result<()> {
-        self.store
-            .durable()
-            .await
-            .map_err(|_| RegistryError::Unavailable("durability worker stopped".into()))??;
-        Ok(())
+    /// Blocks until everything written so far is durable (a replayed request's first
+    /// answer may still be on its way to disk).
+    fn synced(&self) -> Result<()> {
+        Ok(self.store.sync().wait()?)
     }
 
     /// Builds and signs an event with the active key.
@@ -167,6 +164,82 @@ impl Registry {
             bytes,
             signature,
             key_id: self.keys.active_key_id().to_string(),
+        }
+    }
+}
+
+/// A write queued to the store's writer, with what its answer becomes. Await it on the
+/// async executor, or [`Committing::wait`] off it. Everything before the queueing
+/// (checks, signing) is done by the time a registry method returns one.
+#[must_use = "a write is only known to have succeeded once it is awaited"]
+pub struct Committing<T>(Inner<T>);
+
+enum Inner<T> {
+    Ready(Option<Result<T>>),
+    Queued(Box<dyn Resolve<T>>),
+}
+
+trait Resolve<T>: Send {
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Result<T>>;
+    fn wait_answer(self: Box<Self>) -> Result<T>;
+}
+
+struct Then<S, F> {
+    pending: Pending<S>,
+    then: Option<F>,
+}
+
+impl<S: Send, T, F: FnOnce(S) -> Result<T> + Send> Resolve<T> for Then<S, F> {
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        Pin::new(&mut self.pending).poll(cx).map(|r| {
+            let then = self.then.take().expect("a write's answer is read once");
+            then(r?)
+        })
+    }
+
+    fn wait_answer(self: Box<Self>) -> Result<T> {
+        let answer = self.pending.wait()?;
+        (self.then.expect("a write's answer is read once"))(answer)
+    }
+}
+
+impl<T: 'static> Committing<T> {
+    /// The answer to `pending`, turned into the caller's result by `then` (which must not
+    /// block: it runs where the answer is read).
+    fn then<S: Send + 'static>(
+        pending: Pending<S>,
+        then: impl FnOnce(S) -> Result<T> + Send + 'static,
+    ) -> Committing<T> {
+        Committing(Inner::Queued(Box::new(Then {
+            pending,
+            then: Some(then),
+        })))
+    }
+
+    /// A result known without waiting (a replayed request).
+    fn ready(r: Result<T>) -> Committing<T> {
+        Committing(Inner::Ready(Some(r)))
+    }
+
+    /// Blocks until the write is answered (CLI commands, the blocking pool).
+    pub fn wait(self) -> Result<T> {
+        match self.0 {
+            Inner::Ready(r) => r.expect("a write's answer is read once"),
+            Inner::Queued(q) => q.wait_answer(),
+        }
+    }
+}
+
+// Nothing inside is ever pinned: the answer is moved out by value.
+impl<T> Unpin for Committing<T> {}
+
+impl<T> Future for Committing<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match &mut self.get_mut().0 {
+            Inner::Ready(r) => Poll::Ready(r.take().expect("a write's answer is read once")),
+            Inner::Queued(q) => q.poll_answer(cx),
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use super::{digest, Registry, RegistryError, Result};
 use crate::catalog::Department;
+use crate::licence::status::SignedEvent;
 use crate::licence::status::{self, LicenceStatus, Standing, StatusEvent};
 use crate::licence::{Licence, SignedRecord};
-use crate::store::SignedEvent;
 
 /// A licence version as the repository holds it, checked.
 #[derive(Debug, Clone)]

@@ -55,16 +55,15 @@ impl Registry {
         }
         for text in texts {
             let layout = self.validated_layout(text, BUILT_IN, font)?;
-            self.store.put_template(layout.stored.clone())?;
+            self.store.put_template(layout.stored.clone()).wait()?;
         }
-        self.store.flush()?;
         *self.layouts.write().expect("layouts lock") = load_current(self.store.as_ref())?;
         Ok(texts.len())
     }
 
-    /// Validates and stores a new version of a template (admin role). Durable before it
-    /// returns; nothing is stored when any check fails.
-    pub async fn put_template(&self, caller: &Department, text: &str, font: &CjkFont) -> Result<Arc<Layout>> {
+    /// Validates and stores a new version of a template (admin role). Blocks until it is
+    /// durable (call it off the async executor); nothing is stored when any check fails.
+    pub fn put_template(&self, caller: &Department, text: &str, font: &CjkFont) -> Result<Arc<Layout>> {
         if !caller.has_role(Role::Admin) {
             return Err(RegistryError::PermissionDenied(format!(
                 "{} is not an administrator",
@@ -72,8 +71,7 @@ impl Registry {
             )));
         }
         let mut layout = self.validated_layout(text, &caller.id, font)?;
-        layout.stored.version = self.store.put_template(layout.stored.clone())?;
-        self.durable().await?;
+        layout.stored.version = self.store.put_template(layout.stored.clone()).wait()?;
         let layout = Arc::new(layout);
         let mut layouts = self.layouts.write().expect("layouts lock");
         // A concurrent put may have stored a later version already; keep the latest.

@@ -453,7 +453,7 @@ mod tests {
                     let mut n = w;
                     // Bounded, so that the test's size is too.
                     while !stop.load(Ordering::Relaxed) && n < 30_000 {
-                        store.insert(record(n), None).unwrap();
+                        store.insert(record(n), None).wait().unwrap();
                         n += 2;
                     }
                 })

@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{BatchItem, IndexQuery, NewRecord, RequestKey, SignedAuditEntry, SignedEvent, Store, StoreError};
+use super::{BatchItem, IndexQuery, NewRecord, RequestKey, SignedEvent, Store, StoreError};
 use super::{StoredTemplate, WriteOutcome};
+use crate::audit::{test_seal, AuditEntry, AuditLink, AuditSeal};
 use crate::licence::SignedRecord;
 
 pub type Open = fn(&Path) -> Arc<dyn Store>;
@@ -62,7 +63,7 @@ pub fn batch_checks_keys_numbers_and_identifiers(open: Open) {
             record("id-5", "N5", Some("k5")),
         ]
     };
-    let first = store.insert_batch(batch()).unwrap();
+    let first = store.insert_batch(batch()).wait().unwrap();
     assert_eq!(
         first.items,
         vec![
@@ -73,7 +74,7 @@ pub fn batch_checks_keys_numbers_and_identifiers(open: Open) {
             BatchItem::Written,
         ]
     );
-    let again = store.insert_batch(batch()).unwrap();
+    let again = store.insert_batch(batch()).wait().unwrap();
     assert_eq!(again.items[0], BatchItem::AlreadyPresent("id-1".into()));
     assert_eq!(again.items[4], BatchItem::AlreadyPresent("id-5".into()));
     assert!(!again.items.contains(&BatchItem::Written));
@@ -91,15 +92,15 @@ pub fn insert_is_unique_and_idempotent(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     assert_eq!(
-        store.insert(record("a", "N", None), request("r1")).unwrap(),
+        store.insert(record("a", "N", None), request("r1")).wait().unwrap(),
         WriteOutcome::Written
     );
     assert_eq!(
-        store.insert(record("b", "M", None), request("r1")).unwrap(),
+        store.insert(record("b", "M", None), request("r1")).wait().unwrap(),
         WriteOutcome::Replayed("a".into())
     );
     assert!(matches!(
-        store.insert(record("c", "N", None), request("r2")),
+        store.insert(record("c", "N", None), request("r2")).wait(),
         Err(StoreError::NumberTaken { identifier, .. }) if identifier == "a"
     ));
     assert_eq!(store.get("b").unwrap(), None, "a refused write leaves nothing");
@@ -113,30 +114,30 @@ pub fn insert_is_unique_and_idempotent(open: Open) {
 pub fn events_chain_and_reissue(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    store.insert(record("v1", "N", None), None).unwrap();
+    store.insert(record("v1", "N", None), None).wait().unwrap();
     assert!(matches!(
-        store.append_event("v1", event(2), None),
+        store.append_event("v1", event(2), None).wait(),
         Err(StoreError::Conflict(_))
     ));
-    store.append_event("v1", event(1), request("e1")).unwrap();
+    store.append_event("v1", event(1), request("e1")).wait().unwrap();
     assert!(matches!(
-        store.append_event("v1", event(1), None),
+        store.append_event("v1", event(1), None).wait(),
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        store.append_event("v1", event(9), request("e1")).unwrap(),
+        store.append_event("v1", event(9), request("e1")).wait().unwrap(),
         WriteOutcome::Replayed("v1".into())
     );
     let mut v2 = record("v2", "N", None);
     v2.first_event = Some(event(0));
-    store.reissue("v1", event(2), v2.clone(), request("re")).unwrap();
+    store.reissue("v1", event(2), v2.clone(), request("re")).wait().unwrap();
     assert_eq!(store.find_number(TYPE, "N").unwrap().as_deref(), Some("v2"));
     assert_eq!(store.events("v1").unwrap().len(), 3);
     // The number no longer points at v1: reissuing it again conflicts.
     let mut v3 = record("v3", "N", None);
     v3.first_event = Some(event(0));
     assert!(matches!(
-        store.reissue("v1", event(3), v3, None),
+        store.reissue("v1", event(3), v3, None).wait(),
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.get("v3").unwrap(), None);
@@ -150,6 +151,7 @@ pub fn queries_page_by_position(open: Open) {
     for i in 0..7 {
         store
             .insert(record(&format!("id-{i}"), &format!("N{i}"), None), None)
+            .wait()
             .unwrap();
     }
     let holder = IndexQuery::Holder {
@@ -185,15 +187,24 @@ pub fn audit_templates_and_sequence(open: Open) {
     let mut seen = std::collections::HashSet::new();
     {
         let store = open(dir.path());
-        let entry = |seq| SignedAuditEntry {
-            seq,
-            bytes: b"{}".to_vec(),
-            signature: [3; 64],
-            key_id: "k".into(),
-        };
-        store.append_audit(entry(0)).unwrap();
-        assert!(matches!(store.append_audit(entry(0)), Err(StoreError::Conflict(_))));
-        store.append_audit(entry(1)).unwrap();
+        // The writer numbers and links entries: each seal gets the link after the last.
+        assert_eq!(store.append_audit(test_seal("first")).wait().unwrap(), 0);
+        // A seal that ignores its link is refused and the chain stays where it was.
+        let stale: AuditSeal = Box::new(|link: &AuditLink| {
+            let mut e = test_seal("stale")(link);
+            e.seq = 0;
+            e
+        });
+        assert!(matches!(store.append_audit(stale).wait(), Err(StoreError::Conflict(_))));
+        assert_eq!(store.append_audit(test_seal("second")).wait().unwrap(), 1);
+        let entries = store.audit_range(0, 10).unwrap();
+        assert_eq!(entries.len(), 2);
+        let second = AuditEntry::from_canonical(&entries[1].bytes).unwrap();
+        assert_eq!(second.method, "second");
+        assert_eq!(
+            second.prev_digest,
+            hex::encode(crate::licence::signing::digest(&entries[0].bytes))
+        );
         assert_eq!(store.last_audit().unwrap().unwrap().seq, 1);
         assert_eq!(store.audit_range(1, 10).unwrap().len(), 1);
         let t = StoredTemplate {
@@ -203,8 +214,8 @@ pub fn audit_templates_and_sequence(open: Open) {
             put_by: "built-in".into(),
             put_at: "2026-12-01T00:00:00Z".into(),
         };
-        assert_eq!(store.put_template(t.clone()).unwrap(), 1);
-        assert_eq!(store.put_template(t.clone()).unwrap(), 2);
+        assert_eq!(store.put_template(t.clone()).wait().unwrap(), 1);
+        assert_eq!(store.put_template(t.clone()).wait().unwrap(), 2);
         assert_eq!(store.get_template("layout", None).unwrap().unwrap().version, 2);
         assert_eq!(store.latest_templates().unwrap().len(), 1);
         for _ in 0..2500 {
@@ -220,6 +231,91 @@ pub fn audit_templates_and_sequence(open: Open) {
         );
     }
     assert_eq!(store.last_audit().unwrap().unwrap().seq, 1);
+    // After a reopen the chain continues from the stored end.
+    assert_eq!(store.append_audit(test_seal("third")).wait().unwrap(), 2);
+    let third = store.last_audit().unwrap().unwrap();
+    let before = &store.audit_range(1, 1).unwrap()[0];
+    assert_eq!(
+        AuditEntry::from_canonical(&third.bytes).unwrap().prev_digest,
+        hex::encode(crate::licence::signing::digest(&before.bytes))
+    );
+}
+
+/// Writes queued together are checked against each other as well as against the store:
+/// of many writes that only one may win, exactly one does, whatever the grouping; a
+/// refused write leaves the others of its group written.
+pub fn queued_writes_are_checked_against_each_other(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Eight writers of each number, all queued before any answer is read.
+    let mut pending = Vec::new();
+    for n in 0..40 {
+        for w in 0..8 {
+            pending.push((
+                n,
+                store.insert(record(&format!("id-{n}-{w}"), &format!("N{n}"), None), None),
+            ));
+        }
+    }
+    let mut won = std::collections::HashMap::new();
+    for (n, p) in pending {
+        match p.wait() {
+            Ok(WriteOutcome::Written) => *won.entry(n).or_insert(0) += 1,
+            Err(StoreError::NumberTaken { .. }) => {}
+            other => panic!("number {n}: {other:?}"),
+        }
+    }
+    assert!((0..40).all(|n| won.get(&n) == Some(&1)), "{won:?}");
+
+    // One request id, eight different records: one is written, the rest replay it.
+    let answers: Vec<_> = (0..8)
+        .map(|w| store.insert(record(&format!("req-{w}"), &format!("R{w}"), None), request("same")))
+        .collect();
+    let answers: Vec<_> = answers.into_iter().map(|p| p.wait().unwrap()).collect();
+    let written = answers.iter().filter(|a| **a == WriteOutcome::Written).count();
+    assert_eq!(written, 1, "{answers:?}");
+    let first = answers.iter().position(|a| *a == WriteOutcome::Written).unwrap();
+    let replayed = WriteOutcome::Replayed(format!("req-{first}"));
+    assert!(
+        answers.iter().all(|a| *a == WriteOutcome::Written || *a == replayed),
+        "{answers:?}"
+    );
+    assert_eq!(
+        store.find_number(TYPE, &format!("R{first}")).unwrap(),
+        Some(format!("req-{first}"))
+    );
+    let others = (0..8).filter(|w| *w != first);
+    for w in others {
+        assert_eq!(store.get(&format!("req-{w}")).unwrap(), None);
+    }
+
+    // Eight appends of the same next event: one continues the chain.
+    let appends: Vec<_> = (0..8).map(|_| store.append_event("id-0-0", event(1), None)).collect();
+    let ok = appends
+        .into_iter()
+        .map(|p| p.wait())
+        .filter(|r| match r {
+            Ok(_) => true,
+            Err(StoreError::Conflict(_)) => false,
+            other => panic!("{other:?}"),
+        })
+        .count();
+    assert_eq!(ok, 1);
+    assert_eq!(store.events("id-0-0").unwrap().len(), 2);
+
+    // Audit entries queued together are numbered and linked in one order.
+    let seals: Vec<_> = (0..200).map(|_| store.append_audit(test_seal("queued"))).collect();
+    let mut seqs: Vec<u64> = seals.into_iter().map(|p| p.wait().unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..200).collect::<Vec<_>>());
+    let entries = store.audit_range(0, 1000).unwrap();
+    for pair in entries.windows(2) {
+        let next = AuditEntry::from_canonical(&pair[1].bytes).unwrap();
+        assert_eq!(
+            next.prev_digest,
+            hex::encode(crate::licence::signing::digest(&pair[0].bytes))
+        );
+    }
 }
 
 /// Runs the suite against a backend: `conformance!(module_name, open_fn);`.
@@ -248,6 +344,10 @@ macro_rules! store_conformance {
             #[test]
             fn audit_templates_and_sequence() {
                 c::audit_templates_and_sequence($open);
+            }
+            #[test]
+            fn queued_writes_are_checked_against_each_other() {
+                c::queued_writes_are_checked_against_each_other($open);
             }
         }
     };

@@ -12,6 +12,7 @@ pub mod conformance;
 mod embedded;
 mod group_commit;
 mod inspect;
+mod pending;
 pub mod permissions;
 mod sled_store;
 mod snapshot;
@@ -40,30 +41,14 @@ pub fn open_embedded(dir: &std::path::Path, config: EmbeddedConfig) -> Result<Em
     }
     FjallStore::open_with(dir, config)
 }
-pub use group_commit::GroupCommit;
+pub use pending::{pending, Answer, Pending};
 pub use permissions::OpenDataDir;
 pub use sled_store::SledStore;
 
+use crate::audit::{AuditSeal, SignedAuditEntry};
 use crate::catalog::LicenceType;
+use crate::licence::status::SignedEvent;
 use crate::licence::SignedRecord;
-
-/// A signed lifecycle event as stored: canonical bytes, signature and key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedEvent {
-    pub seq: u32,
-    pub bytes: Vec<u8>,
-    pub signature: [u8; 64],
-    pub key_id: String,
-}
-
-/// A signed access-audit entry as stored (see [`crate::audit`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedAuditEntry {
-    pub seq: u64,
-    pub bytes: Vec<u8>,
-    pub signature: [u8; 64],
-    pub key_id: String,
-}
 
 /// Everything written when a licence version is created: the record, the fields its
 /// indexes need, and its first event.
@@ -217,18 +202,21 @@ impl From<std::io::Error> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// The storage interface. All methods are synchronous and short (no fsync); durability
-/// is requested separately through [`Store::durable`], which group-commits.
+/// The storage interface. Reads are synchronous and short. Writes are queued to the
+/// backend's writer and answered through a [`Pending`]: an answer means the write is
+/// decided and durable (an audit entry: decided and journaled, durable with the next
+/// write's flush). A refused write changes nothing.
 pub trait Store: Send + Sync + 'static {
     /// A fresh, never-reused number for building serials.
     fn next_sequence(&self) -> Result<u64>;
 
-    /// The identifier an earlier request with this key produced, if any.
+    /// The identifier an earlier request with this key produced, if any (it may not be
+    /// durable yet: await [`Store::sync`] before answering from it).
     fn replayed(&self, key: &RequestKey) -> Result<Option<String>>;
 
-    /// Atomically: checks the licence number is free, stores the record, its indexes,
-    /// its first event and the request key.
-    fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Result<WriteOutcome>;
+    /// Checks the licence number is free and the request new, then stores the record,
+    /// its indexes, its first event and the request key, atomically.
+    fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Pending<WriteOutcome>;
 
     /// Atomically: appends `supersede` to the events of `old` (whose last event must
     /// have seq `supersede.seq - 1`) and inserts `new` (same type and number, which
@@ -239,16 +227,16 @@ pub trait Store: Send + Sync + 'static {
         supersede: SignedEvent,
         new: NewRecord,
         request: Option<RequestKey>,
-    ) -> Result<WriteOutcome>;
+    ) -> Pending<WriteOutcome>;
 
     /// Appends an event; fails with `Conflict` unless the last stored event has seq
     /// `event.seq - 1`.
-    fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Result<WriteOutcome>;
+    fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Pending<WriteOutcome>;
 
     /// Inserts many migrated records in one atomic write. A record whose import key is
     /// present is skipped as already present; one whose number or identifier is taken is
     /// not written and reported.
-    fn insert_batch(&self, batch: Vec<NewRecord>) -> Result<BatchOutcome>;
+    fn insert_batch(&self, batch: Vec<NewRecord>) -> Pending<BatchOutcome>;
 
     fn get(&self, identifier: &str) -> Result<Option<SignedRecord>>;
     /// The identifier of the current version of `(type, number)`.
@@ -259,29 +247,30 @@ pub trait Store: Send + Sync + 'static {
     /// Every stored identifier (for consistency checks and backups).
     fn all_identifiers(&self) -> Result<Vec<String>>;
 
-    /// Appends an access-audit entry. Fails with `Conflict` when `entry.seq` is taken.
-    /// Like every write it is durable after the next [`Store::durable`].
-    fn append_audit(&self, entry: SignedAuditEntry) -> Result<()>;
+    /// Appends the next access-audit entry: the writer calls `seal` with the link that
+    /// ends the log, in log order, and stores what it returns. Answers the entry's seq
+    /// once the entry is journaled; it is durable after the next flush (any durable
+    /// write's, or [`Store::sync`]).
+    fn append_audit(&self, seal: AuditSeal) -> Pending<u64>;
     /// Audit entries with seq ≥ `from`, in seq order, at most `limit`.
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<SignedAuditEntry>>;
     /// The entry with the highest seq.
     fn last_audit(&self) -> Result<Option<SignedAuditEntry>>;
 
-    fn put_type(&self, t: &LicenceType) -> Result<()>;
+    fn put_type(&self, t: &LicenceType) -> Pending<()>;
     fn get_type(&self, code: &str) -> Result<Option<LicenceType>>;
     fn list_types(&self) -> Result<Vec<LicenceType>>;
 
     /// Stores `t` as the next version of template `t.id` (its `version` is ignored) and
-    /// returns that version. Like every write it is durable after [`Store::durable`].
-    fn put_template(&self, t: StoredTemplate) -> Result<u32>;
+    /// answers that version.
+    fn put_template(&self, t: StoredTemplate) -> Pending<u32>;
     /// A version of a template; `None` asks for the latest.
     fn get_template(&self, id: &str, version: Option<u32>) -> Result<Option<StoredTemplate>>;
     /// The latest version of every template, ordered by id.
     fn latest_templates(&self) -> Result<Vec<StoredTemplate>>;
 
-    /// Resolves once everything written before the call is durable on disk. Concurrent
-    /// callers share one flush.
-    fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<()>>;
+    /// Answers once everything written before the call is durable on disk.
+    fn sync(&self) -> Pending<()>;
     /// Flushes synchronously (shutdown, CLI).
     fn flush(&self) -> Result<()>;
 

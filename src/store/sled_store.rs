@@ -15,19 +15,20 @@
 //! - `templates`     template id · version(u32 BE) → stored template (JSON)
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Transactional, Tree};
 
 use super::codec::{self, key};
-use super::group_commit::GroupCommit;
+use super::group_commit::{after_flush, GroupCommit};
 use super::permissions;
 use super::snapshot::{WriteGate, WriteTicket};
 use super::{
-    BatchItem, BatchOutcome, IndexQuery, NewRecord, Page, RequestKey, Result, SignedAuditEntry, SignedEvent, Store,
-    StoreError, StoredTemplate, WriteOutcome,
+    BatchItem, BatchOutcome, IndexQuery, NewRecord, Page, Pending, RequestKey, Result, SignedAuditEntry, SignedEvent,
+    Store, StoreError, StoredTemplate, WriteOutcome,
 };
+use crate::audit::{AuditLink, AuditSeal};
 use crate::catalog::LicenceType;
 use crate::licence::SignedRecord;
 
@@ -63,6 +64,8 @@ pub struct SledStore {
     /// sled's log file, kept open to make flushes durable (see [`durable_flush`]).
     log: Arc<std::fs::File>,
     commit: GroupCommit,
+    /// Held while an audit entry is sealed and written.
+    audit_chain: Mutex<()>,
     /// Writes pass it; a backup cuts through it (see `snapshot`).
     pub(super) gate: WriteGate,
 }
@@ -166,6 +169,7 @@ impl SledStore {
             audit,
             templates,
             commit,
+            audit_chain: Mutex::new(()),
             gate: WriteGate::new(TREE_NAMES.len() + 3),
         })
     }
@@ -294,109 +298,6 @@ impl Store for SledStore {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Result<WriteOutcome> {
-        let ticket = self.gate.enter();
-        let w = self.writer(&ticket);
-        let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
-        self.trees[..]
-            .transaction(|t| {
-                if let Some(id) = Self::check_request(t, &request)? {
-                    return Ok(WriteOutcome::Replayed(id));
-                }
-                if let Some(existing) = t[IDX_NUMBER].get(&number_key)? {
-                    return abort(StoreError::NumberTaken {
-                        type_code: new.type_code.clone(),
-                        number: new.licence_number.clone(),
-                        identifier: String::from_utf8_lossy(&existing).into_owned(),
-                    });
-                }
-                Self::put_record(t, &w, &new)?;
-                Self::record_request(t, &w, &request, &new.identifier)?;
-                Ok(WriteOutcome::Written)
-            })
-            .map_err(tx_err)
-    }
-
-    fn reissue(
-        &self,
-        old: &str,
-        supersede: SignedEvent,
-        new: NewRecord,
-        request: Option<RequestKey>,
-    ) -> Result<WriteOutcome> {
-        let ticket = self.gate.enter();
-        let w = self.writer(&ticket);
-        let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
-        self.trees[..]
-            .transaction(|t| {
-                if let Some(id) = Self::check_request(t, &request)? {
-                    return Ok(WriteOutcome::Replayed(id));
-                }
-                // The number must still point at the version being replaced.
-                match t[IDX_NUMBER].get(&number_key)? {
-                    Some(current) if current.as_ref() == old.as_bytes() => {}
-                    _ => return abort(StoreError::Conflict(old.to_string())),
-                }
-                if t[RECORDS].get(new.identifier.as_bytes())?.is_some() {
-                    return abort(StoreError::Conflict(new.identifier.clone()));
-                }
-                Self::append_in_tx(t, &w, old, &supersede)?;
-                Self::put_record(t, &w, &new)?;
-                Self::record_request(t, &w, &request, &new.identifier)?;
-                Ok(WriteOutcome::Written)
-            })
-            .map_err(tx_err)
-    }
-
-    fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Result<WriteOutcome> {
-        let ticket = self.gate.enter();
-        let w = self.writer(&ticket);
-        self.trees[..]
-            .transaction(|t| {
-                if let Some(id) = Self::check_request(t, &request)? {
-                    return Ok(WriteOutcome::Replayed(id));
-                }
-                Self::append_in_tx(t, &w, identifier, &event)?;
-                Self::record_request(t, &w, &request, identifier)?;
-                Ok(WriteOutcome::Written)
-            })
-            .map_err(tx_err)
-    }
-
-    fn insert_batch(&self, batch: Vec<NewRecord>) -> Result<BatchOutcome> {
-        let ticket = self.gate.enter();
-        let w = self.writer(&ticket);
-        let number_keys: Vec<Vec<u8>> = batch
-            .iter()
-            .map(|n| key(&[n.type_code.as_bytes(), n.licence_number.as_bytes()]))
-            .collect();
-        let text = |v: sled::IVec| String::from_utf8_lossy(&v).into_owned();
-        self.trees[..]
-            .transaction(|t| {
-                let mut items = Vec::with_capacity(batch.len());
-                for (new, nk) in batch.iter().zip(&number_keys) {
-                    if let Some(k) = &new.import_key {
-                        if let Some(existing) = t[IMPORT_KEYS].get(k.as_bytes())? {
-                            items.push(BatchItem::AlreadyPresent(text(existing)));
-                            continue;
-                        }
-                    }
-                    if let Some(existing) = t[IDX_NUMBER].get(nk)? {
-                        items.push(BatchItem::NumberTaken(text(existing)));
-                        continue;
-                    }
-                    if t[RECORDS].get(new.identifier.as_bytes())?.is_some() {
-                        items.push(BatchItem::IdentifierTaken);
-                        continue;
-                    }
-                    Self::put_record(t, &w, new)?;
-                    items.push(BatchItem::Written);
-                }
-                Ok(BatchOutcome { items })
-            })
-            .map_err(tx_err)
-    }
-
     fn get(&self, identifier: &str) -> Result<Option<SignedRecord>> {
         self.trees[RECORDS]
             .get(identifier.as_bytes())?
@@ -457,17 +358,6 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn append_audit(&self, entry: SignedAuditEntry) -> Result<()> {
-        let value = codec::encode_signed(&entry.key_id, &entry.signature, &entry.bytes);
-        let ticket = self.gate.enter();
-        ticket.note(AUDIT, &entry.seq.to_be_bytes(), || {
-            self.audit.get(entry.seq.to_be_bytes())
-        })?;
-        self.audit
-            .compare_and_swap(entry.seq.to_be_bytes(), None as Option<&[u8]>, Some(value))?
-            .map_err(|_| StoreError::Conflict(format!("audit entry {}", entry.seq)))
-    }
-
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<SignedAuditEntry>> {
         self.audit
             .range(from.to_be_bytes()..)
@@ -483,14 +373,6 @@ impl Store for SledStore {
         self.audit.last()?.map(|(k, v)| codec::decode_audit(&k, &v)).transpose()
     }
 
-    fn put_type(&self, t: &LicenceType) -> Result<()> {
-        let json = serde_json::to_vec(t).expect("licence type serialises");
-        let ticket = self.gate.enter();
-        ticket.note(CATALOG, t.code.as_bytes(), || self.catalog.get(t.code.as_bytes()))?;
-        self.catalog.insert(t.code.as_bytes(), json)?;
-        Ok(())
-    }
-
     fn get_type(&self, code: &str) -> Result<Option<LicenceType>> {
         self.catalog
             .get(code.as_bytes())?
@@ -504,25 +386,6 @@ impl Store for SledStore {
             .values()
             .map(|v| serde_json::from_slice(&v?).map_err(|e| StoreError::Corrupt(format!("catalog: {e}"))))
             .collect()
-    }
-
-    fn put_template(&self, t: StoredTemplate) -> Result<u32> {
-        let tree = &self.templates;
-        loop {
-            let version = match tree.scan_prefix(key(&[t.id.as_bytes(), b""])).next_back() {
-                Some(kv) => codec::template_version(&kv?.0)? + 1,
-                None => 1,
-            };
-            let stored = StoredTemplate { version, ..t.clone() };
-            let value = serde_json::to_vec(&stored).expect("template serialises");
-            let k = codec::template_key(&t.id, version);
-            let ticket = self.gate.enter();
-            ticket.note(TEMPLATES, &k, || tree.get(&k))?;
-            // A concurrent put of the same id took this version: take the next one.
-            if tree.compare_and_swap(k, None as Option<&[u8]>, Some(value))?.is_ok() {
-                return Ok(version);
-            }
-        }
     }
 
     fn get_template(&self, id: &str, version: Option<u32>) -> Result<Option<StoredTemplate>> {
@@ -542,16 +405,208 @@ impl Store for SledStore {
         codec::latest_per_id(self.templates.iter().map(|kv| codec::decode_template(&kv?.1)))
     }
 
-    fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<()>> {
-        self.commit.wait()
-    }
-
     fn flush(&self) -> Result<()> {
         self.flush_durably()
     }
 
     fn index_entries(&self) -> Result<super::IndexEntries> {
         self.decode_indexes()
+    }
+
+    fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Pending<WriteOutcome> {
+        after_flush(&self.commit, self.insert_now(new, request))
+    }
+
+    fn reissue(
+        &self,
+        old: &str,
+        supersede: SignedEvent,
+        new: NewRecord,
+        request: Option<RequestKey>,
+    ) -> Pending<WriteOutcome> {
+        after_flush(&self.commit, self.reissue_now(old, supersede, new, request))
+    }
+
+    fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Pending<WriteOutcome> {
+        after_flush(&self.commit, self.append_event_now(identifier, event, request))
+    }
+
+    fn insert_batch(&self, batch: Vec<NewRecord>) -> Pending<BatchOutcome> {
+        after_flush(&self.commit, self.insert_batch_now(batch))
+    }
+
+    fn append_audit(&self, seal: AuditSeal) -> Pending<u64> {
+        // Sealing and writing under one lock keeps the chain in one order.
+        let _chain = self.audit_chain.lock().unwrap_or_else(|p| p.into_inner());
+        let sealed = self.last_audit().and_then(|last| {
+            AuditLink::after(last.as_ref()).map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))
+        });
+        Pending::ready(sealed.and_then(|link| {
+            let entry = seal(&link);
+            let seq = entry.seq;
+            self.append_audit_now(entry).map(|()| seq)
+        }))
+    }
+
+    fn put_type(&self, t: &LicenceType) -> Pending<()> {
+        after_flush(&self.commit, self.put_type_now(t))
+    }
+
+    fn put_template(&self, t: StoredTemplate) -> Pending<u32> {
+        after_flush(&self.commit, self.put_template_now(t))
+    }
+
+    fn sync(&self) -> Pending<()> {
+        self.commit.wait()
+    }
+}
+
+/// The writes themselves, synchronous; the trait answers them after the group flush.
+impl SledStore {
+    fn insert_now(&self, new: NewRecord, request: Option<RequestKey>) -> Result<WriteOutcome> {
+        let ticket = self.gate.enter();
+        let w = self.writer(&ticket);
+        let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
+        self.trees[..]
+            .transaction(|t| {
+                if let Some(id) = Self::check_request(t, &request)? {
+                    return Ok(WriteOutcome::Replayed(id));
+                }
+                if let Some(existing) = t[IDX_NUMBER].get(&number_key)? {
+                    return abort(StoreError::NumberTaken {
+                        type_code: new.type_code.clone(),
+                        number: new.licence_number.clone(),
+                        identifier: String::from_utf8_lossy(&existing).into_owned(),
+                    });
+                }
+                Self::put_record(t, &w, &new)?;
+                Self::record_request(t, &w, &request, &new.identifier)?;
+                Ok(WriteOutcome::Written)
+            })
+            .map_err(tx_err)
+    }
+
+    fn reissue_now(
+        &self,
+        old: &str,
+        supersede: SignedEvent,
+        new: NewRecord,
+        request: Option<RequestKey>,
+    ) -> Result<WriteOutcome> {
+        let ticket = self.gate.enter();
+        let w = self.writer(&ticket);
+        let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
+        self.trees[..]
+            .transaction(|t| {
+                if let Some(id) = Self::check_request(t, &request)? {
+                    return Ok(WriteOutcome::Replayed(id));
+                }
+                // The number must still point at the version being replaced.
+                match t[IDX_NUMBER].get(&number_key)? {
+                    Some(current) if current.as_ref() == old.as_bytes() => {}
+                    _ => return abort(StoreError::Conflict(old.to_string())),
+                }
+                if t[RECORDS].get(new.identifier.as_bytes())?.is_some() {
+                    return abort(StoreError::Conflict(new.identifier.clone()));
+                }
+                Self::append_in_tx(t, &w, old, &supersede)?;
+                Self::put_record(t, &w, &new)?;
+                Self::record_request(t, &w, &request, &new.identifier)?;
+                Ok(WriteOutcome::Written)
+            })
+            .map_err(tx_err)
+    }
+
+    fn append_event_now(
+        &self,
+        identifier: &str,
+        event: SignedEvent,
+        request: Option<RequestKey>,
+    ) -> Result<WriteOutcome> {
+        let ticket = self.gate.enter();
+        let w = self.writer(&ticket);
+        self.trees[..]
+            .transaction(|t| {
+                if let Some(id) = Self::check_request(t, &request)? {
+                    return Ok(WriteOutcome::Replayed(id));
+                }
+                Self::append_in_tx(t, &w, identifier, &event)?;
+                Self::record_request(t, &w, &request, identifier)?;
+                Ok(WriteOutcome::Written)
+            })
+            .map_err(tx_err)
+    }
+
+    fn insert_batch_now(&self, batch: Vec<NewRecord>) -> Result<BatchOutcome> {
+        let ticket = self.gate.enter();
+        let w = self.writer(&ticket);
+        let number_keys: Vec<Vec<u8>> = batch
+            .iter()
+            .map(|n| key(&[n.type_code.as_bytes(), n.licence_number.as_bytes()]))
+            .collect();
+        let text = |v: sled::IVec| String::from_utf8_lossy(&v).into_owned();
+        self.trees[..]
+            .transaction(|t| {
+                let mut items = Vec::with_capacity(batch.len());
+                for (new, nk) in batch.iter().zip(&number_keys) {
+                    if let Some(k) = &new.import_key {
+                        if let Some(existing) = t[IMPORT_KEYS].get(k.as_bytes())? {
+                            items.push(BatchItem::AlreadyPresent(text(existing)));
+                            continue;
+                        }
+                    }
+                    if let Some(existing) = t[IDX_NUMBER].get(nk)? {
+                        items.push(BatchItem::NumberTaken(text(existing)));
+                        continue;
+                    }
+                    if t[RECORDS].get(new.identifier.as_bytes())?.is_some() {
+                        items.push(BatchItem::IdentifierTaken);
+                        continue;
+                    }
+                    Self::put_record(t, &w, new)?;
+                    items.push(BatchItem::Written);
+                }
+                Ok(BatchOutcome { items })
+            })
+            .map_err(tx_err)
+    }
+
+    fn append_audit_now(&self, entry: SignedAuditEntry) -> Result<()> {
+        let value = codec::encode_signed(&entry.key_id, &entry.signature, &entry.bytes);
+        let ticket = self.gate.enter();
+        ticket.note(AUDIT, &entry.seq.to_be_bytes(), || {
+            self.audit.get(entry.seq.to_be_bytes())
+        })?;
+        self.audit
+            .compare_and_swap(entry.seq.to_be_bytes(), None as Option<&[u8]>, Some(value))?
+            .map_err(|_| StoreError::Conflict(format!("audit entry {}", entry.seq)))
+    }
+
+    fn put_type_now(&self, t: &LicenceType) -> Result<()> {
+        let json = serde_json::to_vec(t).expect("licence type serialises");
+        let ticket = self.gate.enter();
+        ticket.note(CATALOG, t.code.as_bytes(), || self.catalog.get(t.code.as_bytes()))?;
+        self.catalog.insert(t.code.as_bytes(), json)?;
+        Ok(())
+    }
+
+    fn put_template_now(&self, t: StoredTemplate) -> Result<u32> {
+        let tree = &self.templates;
+        loop {
+            let version = match tree.scan_prefix(key(&[t.id.as_bytes(), b""])).next_back() {
+                Some(kv) => codec::template_version(&kv?.0)? + 1,
+                None => 1,
+            };
+            let stored = StoredTemplate { version, ..t.clone() };
+            let value = serde_json::to_vec(&stored).expect("template serialises");
+            let k = codec::template_key(&t.id, version);
+            let ticket = self.gate.enter();
+            ticket.note(TEMPLATES, &k, || tree.get(&k))?;
+            // A concurrent put of the same id took this version: take the next one.
+            if tree.compare_and_swap(k, None as Option<&[u8]>, Some(value))?.is_ok() {
+                return Ok(version);
+            }
+        }
     }
 }
 

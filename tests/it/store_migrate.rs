@@ -50,12 +50,14 @@ async fn sled_data_dir(dir: &Path) -> Vec<(String, String)> {
     for i in 0..30 {
         let r = registry
             .issue(scjgj, &format!("old-{i}"), draft(&format!("OLD-{i}")))
+            .unwrap()
             .await
             .unwrap();
         issued.push((r.identifier, r.verification_code));
     }
     registry
         .change_status(scjgj, "old-s", &issued[3].0, StatusChange::Suspend, "核查期间暂扣")
+        .unwrap()
         .await
         .unwrap();
     elicence::store::Store::flush(store.as_ref()).unwrap();

@@ -83,8 +83,10 @@ fn keyspace_of(name: &str) -> Result<usize, BackupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::test_seal;
+    use crate::licence::status::SignedEvent;
     use crate::licence::SignedRecord;
-    use crate::store::{NewRecord, SignedAuditEntry, SignedEvent, SledStore};
+    use crate::store::{NewRecord, SledStore};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -120,16 +122,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let sled = SledStore::open_with_cache(&tmp.path().join("sled"), 1 << 20).unwrap();
         for n in 0..500 {
-            sled.insert(record(n), None).unwrap();
+            sled.insert(record(n), None).wait().unwrap();
         }
-        for seq in 0..20 {
-            sled.append_audit(SignedAuditEntry {
-                seq,
-                bytes: b"{}".to_vec(),
-                signature: [2; 64],
-                key_id: "k".into(),
-            })
-            .unwrap();
+        for _ in 0..20 {
+            sled.append_audit(test_seal("backup")).wait().unwrap();
         }
         let last_serial = sled.next_sequence().unwrap();
         let file = tmp.path().join("b.backup");
@@ -164,7 +160,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut n = w;
                     while !stop.load(Ordering::Relaxed) && n < 20_000 {
-                        store.insert(record(n), None).unwrap();
+                        store.insert(record(n), None).wait().unwrap();
                         n += 2;
                     }
                 })

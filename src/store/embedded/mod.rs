@@ -2,33 +2,32 @@
 //! for all), with the same keyspaces and key layouts as the sled backend it replaces
 //! (see `sled_store`), plus `meta` for the serial counter.
 //!
-//! Writes: every logical write (a record with its indexes, first event and request key;
-//! an event; a batch of migrated records; an audit entry) is one fjall write batch, so
-//! it is atomic across keyspaces. Its checks (number free, request id new, event seq
-//! next, audit seq free) and its batch are made under one short lock, so no two writes
-//! can both pass a check that only one may pass; the lock covers no I/O but the journal
-//! append. Durability is requested separately: [`Store::durable`] group-commits one
-//! `persist(SyncData)` (an fdatasync of the journal) for every waiter queued meanwhile.
+//! Writes: every write is queued to one committer thread (see `committer`), which checks
+//! each against the store and the writes queued before it, commits a whole group as one
+//! fjall batch (atomic across keyspaces), and answers each caller once a group-commit
+//! `persist(SyncData)` (an fdatasync of the journal) covers it.
 //!
 //! Memory is bounded by configuration, not by the number of licences: the block cache
 //! (`cache_bytes`) and the memtables (`max_memtable_bytes` per keyspace), fjall's own
 //! knobs.
 
 mod backup;
+mod committer;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
+use self::committer::{Committer, Engine, Write};
 use super::codec::{self, key};
 use super::group_commit::GroupCommit;
 use super::permissions;
 use super::{
-    BatchItem, BatchOutcome, IndexEntries, IndexQuery, NewRecord, Page, RequestKey, Result, SignedAuditEntry,
+    pending, BatchOutcome, IndexEntries, IndexQuery, NewRecord, Page, Pending, RequestKey, Result, SignedAuditEntry,
     SignedEvent, Store, StoreError, StoredTemplate, WriteOutcome,
 };
+use crate::audit::AuditSeal;
 use crate::catalog::LicenceType;
 use crate::licence::SignedRecord;
 
@@ -87,13 +86,12 @@ impl Default for EmbeddedConfig {
 pub struct FjallStore {
     db: Database,
     ks: Vec<Keyspace>,
-    /// Held while a write's checks run and its batch is appended to the journal.
-    write: Mutex<()>,
     /// The next serial number, and the ceiling reserved in `meta` (see `next_sequence`).
     sequence: Mutex<(u64, u64)>,
-    commit: GroupCommit,
-    /// Writes since open, for tests and metrics.
-    writes: AtomicU64,
+    /// The only writer. Declared before `flusher`: dropping it drains its queue into
+    /// the flusher, which is dropped (and drained) next.
+    committer: Committer,
+    flusher: Arc<GroupCommit>,
 }
 
 fn err(e: fjall::Error) -> StoreError {
@@ -136,7 +134,16 @@ impl FjallStore {
             None => 0,
         };
         let flush_db = db.clone();
-        let commit = GroupCommit::start(Arc::new(move || flush_db.persist(PersistMode::SyncData).map_err(err)));
+        let flusher = Arc::new(GroupCommit::start(Arc::new(move || {
+            flush_db.persist(PersistMode::SyncData).map_err(err)
+        })));
+        let committer = Committer::start(
+            Engine {
+                db: db.clone(),
+                ks: ks.clone(),
+            },
+            flusher.clone(),
+        );
         if permissions::is_private(dir)? {
             permissions::restrict(dir)?;
         }
@@ -145,105 +152,21 @@ impl FjallStore {
         Ok(FjallStore {
             db,
             ks,
-            write: Mutex::new(()),
             // Everything below the stored ceiling may have been handed out before a crash.
             sequence: Mutex::new((ceiling, ceiling)),
-            commit,
-            writes: AtomicU64::new(0),
+            committer,
+            flusher,
         })
-    }
-
-    fn batch(&self) -> OwnedWriteBatch {
-        self.db.batch()
-    }
-
-    fn commit_batch(&self, b: OwnedWriteBatch) -> Result<()> {
-        b.commit()?;
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        Ok(())
     }
 
     fn read(&self, ks: usize, k: impl AsRef<[u8]>) -> Result<Option<fjall::Slice>> {
         Ok(self.ks[ks].get(k)?)
     }
 
-    /// The record, its indexes, its first event and its import key, into `b`.
-    fn put_record(&self, b: &mut OwnedWriteBatch, new: &NewRecord) {
-        let ks = &self.ks;
-        let id = new.identifier.as_bytes();
-        b.insert(&ks[RECORDS], id, codec::encode_record(&new.record));
-        if let Some(e) = &new.first_event {
-            b.insert(
-                &ks[EVENTS],
-                codec::event_key(&new.identifier, e.seq),
-                codec::encode_signed(&e.key_id, &e.signature, &e.bytes),
-            );
-        }
-        if let Some(k) = &new.import_key {
-            b.insert(&ks[IMPORT_KEYS], k.as_bytes(), id);
-        }
-        b.insert(
-            &ks[IDX_NUMBER],
-            key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]),
-            id,
-        );
-        let empty: &[u8] = &[];
-        b.insert(
-            &ks[IDX_HOLDER],
-            key(&[new.holder_code_type.as_bytes(), new.holder_code.as_bytes(), id]),
-            empty,
-        );
-        b.insert(
-            &ks[IDX_TYPE],
-            key(&[new.type_code.as_bytes(), new.issue_date.as_bytes(), id]),
-            empty,
-        );
-        b.insert(
-            &ks[IDX_ISSUER],
-            key(&[new.issuer_code.as_bytes(), new.issue_date.as_bytes(), id]),
-            empty,
-        );
-    }
-
-    fn request_key(r: &RequestKey) -> Vec<u8> {
-        key(&[r.caller.as_bytes(), r.request_id.as_bytes()])
-    }
-
-    fn check_request(&self, request: &Option<RequestKey>) -> Result<Option<String>> {
-        match request {
-            Some(r) => Ok(self.read(REQUESTS, Self::request_key(r))?.map(|v| text(&v))),
-            None => Ok(None),
-        }
-    }
-
-    fn record_request(&self, b: &mut OwnedWriteBatch, request: &Option<RequestKey>, identifier: &str) {
-        if let Some(r) = request {
-            b.insert(&self.ks[REQUESTS], Self::request_key(r), identifier.as_bytes());
-        }
-    }
-
-    /// Checks that `event` continues the stored chain of `identifier` and adds it to `b`.
-    fn append_checked(&self, b: &mut OwnedWriteBatch, identifier: &str, event: &SignedEvent) -> Result<()> {
-        // A first event (seq 0) is only appended to a stored record (migrated records
-        // may start without events).
-        let links = match event.seq {
-            0 => self.read(RECORDS, identifier.as_bytes())?.is_some(),
-            n => self.read(EVENTS, codec::event_key(identifier, n - 1))?.is_some(),
-        };
-        let k = codec::event_key(identifier, event.seq);
-        if !links || self.read(EVENTS, &k)?.is_some() {
-            return Err(StoreError::Conflict(identifier.to_string()));
-        }
-        b.insert(
-            &self.ks[EVENTS],
-            k,
-            codec::encode_signed(&event.key_id, &event.signature, &event.bytes),
-        );
-        Ok(())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    fn submit<T>(&self, make: impl FnOnce(super::Answer<T>) -> Write) -> Pending<T> {
+        let (answer, rx) = pending();
+        self.committer.submit(make(answer));
+        rx
     }
 
     /// Bytes on disk (journal and tables), for sizing.
@@ -268,27 +191,16 @@ impl Store for FjallStore {
     }
 
     fn replayed(&self, key: &RequestKey) -> Result<Option<String>> {
-        self.check_request(&Some(key.clone()))
+        Ok(self
+            .read(
+                REQUESTS,
+                codec::key(&[key.caller.as_bytes(), key.request_id.as_bytes()]),
+            )?
+            .map(|v| text(&v)))
     }
 
-    fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Result<WriteOutcome> {
-        let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
-        let _w = self.lock();
-        if let Some(id) = self.check_request(&request)? {
-            return Ok(WriteOutcome::Replayed(id));
-        }
-        if let Some(existing) = self.read(IDX_NUMBER, &number_key)? {
-            return Err(StoreError::NumberTaken {
-                type_code: new.type_code.clone(),
-                number: new.licence_number.clone(),
-                identifier: text(&existing),
-            });
-        }
-        let mut b = self.batch();
-        self.put_record(&mut b, &new);
-        self.record_request(&mut b, &request, &new.identifier);
-        self.commit_batch(b)?;
-        Ok(WriteOutcome::Written)
+    fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Pending<WriteOutcome> {
+        self.submit(|answer| Write::Insert { new, request, answer })
     }
 
     fn reissue(
@@ -297,82 +209,27 @@ impl Store for FjallStore {
         supersede: SignedEvent,
         new: NewRecord,
         request: Option<RequestKey>,
-    ) -> Result<WriteOutcome> {
-        let number_key = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
-        let _w = self.lock();
-        if let Some(id) = self.check_request(&request)? {
-            return Ok(WriteOutcome::Replayed(id));
-        }
-        // The number must still point at the version being replaced.
-        match self.read(IDX_NUMBER, &number_key)? {
-            Some(current) if current.as_ref() == old.as_bytes() => {}
-            _ => return Err(StoreError::Conflict(old.to_string())),
-        }
-        if self.read(RECORDS, new.identifier.as_bytes())?.is_some() {
-            return Err(StoreError::Conflict(new.identifier.clone()));
-        }
-        let mut b = self.batch();
-        self.append_checked(&mut b, old, &supersede)?;
-        self.put_record(&mut b, &new);
-        self.record_request(&mut b, &request, &new.identifier);
-        self.commit_batch(b)?;
-        Ok(WriteOutcome::Written)
+    ) -> Pending<WriteOutcome> {
+        self.submit(|answer| Write::Reissue {
+            old: old.to_string(),
+            supersede,
+            new,
+            request,
+            answer,
+        })
     }
 
-    fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Result<WriteOutcome> {
-        let _w = self.lock();
-        if let Some(id) = self.check_request(&request)? {
-            return Ok(WriteOutcome::Replayed(id));
-        }
-        let mut b = self.batch();
-        self.append_checked(&mut b, identifier, &event)?;
-        self.record_request(&mut b, &request, identifier);
-        self.commit_batch(b)?;
-        Ok(WriteOutcome::Written)
+    fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Pending<WriteOutcome> {
+        self.submit(|answer| Write::Append {
+            identifier: identifier.to_string(),
+            event,
+            request,
+            answer,
+        })
     }
 
-    fn insert_batch(&self, batch: Vec<NewRecord>) -> Result<BatchOutcome> {
-        let _w = self.lock();
-        let mut b = self.batch();
-        let mut items = Vec::with_capacity(batch.len());
-        // Keys written earlier in this batch count as taken, like stored ones.
-        let mut numbers = std::collections::HashMap::new();
-        let mut import_keys = std::collections::HashMap::new();
-        let mut identifiers = std::collections::HashSet::new();
-        for new in &batch {
-            let nk = key(&[new.type_code.as_bytes(), new.licence_number.as_bytes()]);
-            if let Some(k) = &new.import_key {
-                if let Some(existing) = import_keys.get(k) {
-                    items.push(BatchItem::AlreadyPresent(String::clone(existing)));
-                    continue;
-                }
-                if let Some(existing) = self.read(IMPORT_KEYS, k.as_bytes())? {
-                    items.push(BatchItem::AlreadyPresent(text(&existing)));
-                    continue;
-                }
-            }
-            if let Some(existing) = numbers.get(&nk) {
-                items.push(BatchItem::NumberTaken(String::clone(existing)));
-                continue;
-            }
-            if let Some(existing) = self.read(IDX_NUMBER, &nk)? {
-                items.push(BatchItem::NumberTaken(text(&existing)));
-                continue;
-            }
-            if identifiers.contains(&new.identifier) || self.read(RECORDS, new.identifier.as_bytes())?.is_some() {
-                items.push(BatchItem::IdentifierTaken);
-                continue;
-            }
-            self.put_record(&mut b, new);
-            numbers.insert(nk, new.identifier.clone());
-            if let Some(k) = &new.import_key {
-                import_keys.insert(k.clone(), new.identifier.clone());
-            }
-            identifiers.insert(new.identifier.clone());
-            items.push(BatchItem::Written);
-        }
-        self.commit_batch(b)?;
-        Ok(BatchOutcome { items })
+    fn insert_batch(&self, records: Vec<NewRecord>) -> Pending<BatchOutcome> {
+        self.submit(|answer| Write::Batch { records, answer })
     }
 
     fn get(&self, identifier: &str) -> Result<Option<SignedRecord>> {
@@ -427,19 +284,8 @@ impl Store for FjallStore {
         self.ks[RECORDS].iter().map(|g| Ok(text(&g.key()?))).collect()
     }
 
-    fn append_audit(&self, entry: SignedAuditEntry) -> Result<()> {
-        let k = entry.seq.to_be_bytes();
-        let _w = self.lock();
-        if self.read(AUDIT, k)?.is_some() {
-            return Err(StoreError::Conflict(format!("audit entry {}", entry.seq)));
-        }
-        let mut b = self.batch();
-        b.insert(
-            &self.ks[AUDIT],
-            k,
-            codec::encode_signed(&entry.key_id, &entry.signature, &entry.bytes),
-        );
-        self.commit_batch(b)
+    fn append_audit(&self, seal: AuditSeal) -> Pending<u64> {
+        self.submit(|answer| Write::Audit { seal, answer })
     }
 
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<SignedAuditEntry>> {
@@ -463,12 +309,13 @@ impl Store for FjallStore {
             .transpose()
     }
 
-    fn put_type(&self, t: &LicenceType) -> Result<()> {
+    fn put_type(&self, t: &LicenceType) -> Pending<()> {
         let json = serde_json::to_vec(t).expect("licence type serialises");
-        let _w = self.lock();
-        let mut b = self.batch();
-        b.insert(&self.ks[CATALOG], t.code.as_bytes(), json);
-        self.commit_batch(b)
+        self.submit(|answer| Write::PutType {
+            code: t.code.clone(),
+            json,
+            answer,
+        })
     }
 
     fn get_type(&self, code: &str) -> Result<Option<LicenceType>> {
@@ -487,18 +334,8 @@ impl Store for FjallStore {
             .collect()
     }
 
-    fn put_template(&self, t: StoredTemplate) -> Result<u32> {
-        let _w = self.lock();
-        let version = match self.ks[TEMPLATES].prefix(key(&[t.id.as_bytes(), b""])).next_back() {
-            Some(g) => codec::template_version(&g.key()?)? + 1,
-            None => 1,
-        };
-        let stored = StoredTemplate { version, ..t };
-        let value = serde_json::to_vec(&stored).expect("template serialises");
-        let mut b = self.batch();
-        b.insert(&self.ks[TEMPLATES], codec::template_key(&stored.id, version), value);
-        self.commit_batch(b)?;
-        Ok(version)
+    fn put_template(&self, template: StoredTemplate) -> Pending<u32> {
+        self.submit(|answer| Write::PutTemplate { template, answer })
     }
 
     fn get_template(&self, id: &str, version: Option<u32>) -> Result<Option<StoredTemplate>> {
@@ -517,8 +354,8 @@ impl Store for FjallStore {
         codec::latest_per_id(self.ks[TEMPLATES].iter().map(|g| codec::decode_template(&g.value()?)))
     }
 
-    fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<()>> {
-        self.commit.wait()
+    fn sync(&self) -> Pending<()> {
+        self.flusher.wait()
     }
 
     fn flush(&self) -> Result<()> {
