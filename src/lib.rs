@@ -11,6 +11,8 @@
 //!   conversion and the one error → status mapping. The only module that knows gRPC.
 //! - [`registry`]: the repository's operations (issue, read, verify, lifecycle) over the
 //!   store, keys and clock; what the API handlers and the CLI call.
+//! - [`repository`]: the composition root — keys, store, catalogue, templates and font
+//!   assembled into a registry, the same way for every command and test.
 //! - [`import`]: historical migration — CSV (UTF-8/GBK), JSON lines and XLSX readers,
 //!   mapping files, date parsing, row validation, reject reports.
 //! - [`audit`]: the access audit log's entries, signed bytes and hash chain check.
@@ -22,8 +24,8 @@
 //! - [`control`]: the operator's Unix socket in the data directory (backup and check of
 //!   a running server).
 //! - [`cli`]: the subcommands of the `elicence` binary.
-//! - [`testing`]: the development repository (example keys, built-in catalogue and
-//!   layouts) that tests and benchmarks start.
+//! - `testing` (feature `testing`, on for tests and benchmarks only): the development
+//!   repository (example keys, built-in catalogue and layouts) they start.
 
 pub mod api;
 pub mod audit;
@@ -37,6 +39,8 @@ pub mod keys;
 pub mod licence;
 pub mod registry;
 pub mod render;
+pub mod repository;
 pub mod server;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use crate::api::{AppState, DirectoryHandle};
-use crate::catalog::{types, Directory};
+use crate::catalog::Directory;
 use crate::clock::Clock;
-use crate::registry::Registry;
-use crate::render::{read_dir_texts, Renderer, DEFAULT_FONT_PATH};
-use crate::store::{open_embedded, EmbeddedStore};
+use crate::render::{Renderer, DEFAULT_FONT_PATH};
+use crate::repository::{Font, Repository, RepositoryConfig};
+use crate::store::EmbeddedStore;
 
 /// The source tree's root.
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -38,24 +38,22 @@ pub fn state_with_keys(
     directory: Directory,
 ) -> (AppState, Arc<EmbeddedStore>) {
     let root = Path::new(ROOT);
-    let keys = crate::keys::load(keys_dir, false).expect("key ring");
-    let seed = types::load_dir(&root.join("templates/catalog")).expect("built-in catalogue");
-    let store = Arc::new(open_embedded(data_dir, Default::default()).expect("open store"));
-    let registry = Registry::new(store.clone(), Arc::new(keys.ring), clock, seed).expect("registry");
-    let renderer = renderer();
-    let layouts: Vec<String> = read_dir_texts(&root.join("templates/layouts"))
-        .expect("built-in layouts")
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect();
-    registry
-        .seed_templates(&layouts, renderer.font())
-        .expect("seed layouts");
-    let state = AppState {
-        registry: Arc::new(registry),
-        directory: DirectoryHandle::new(directory),
-        renderer,
+    let config = RepositoryConfig {
+        data_dir: data_dir.to_path_buf(),
+        store: Default::default(),
+        keys: keys_dir.to_path_buf(),
+        allow_insecure_key_permissions: false,
+        seed_catalog: Some(root.join("templates/catalog")),
+        seed_layouts: Some(root.join("templates/layouts")),
+        font: Font::Loaded(renderer()),
     };
+    let repo = Repository::open(&config, clock).expect("development repository");
+    let state = AppState {
+        registry: repo.registry,
+        directory: DirectoryHandle::new(directory),
+        renderer: repo.renderer.expect("font loaded"),
+    };
+    let store = repo.store;
     (state, store)
 }
 

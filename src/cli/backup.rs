@@ -17,6 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::control;
 use crate::licence::record::rfc3339;
 use crate::registry::Registry;
+use crate::repository::{Font, Repository, RepositoryConfig};
 use crate::store::{check_backup, open_embedded, EmbeddedStore};
 
 #[derive(Debug, Args)]
@@ -162,16 +163,17 @@ fn open_stopped(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
     })
 }
 
-fn registry(store: EmbeddedStore, keys: &Path, allow_insecure: bool) -> anyhow::Result<Registry> {
-    let keys = crate::keys::load(keys, allow_insecure)
-        .map_err(anyhow::Error::msg)
-        .context("loading keys")?;
-    Ok(Registry::new(
-        Arc::new(store),
-        Arc::new(keys.ring),
-        Arc::new(SystemClock),
-        Vec::new(),
-    )?)
+fn registry(store: EmbeddedStore, keys: &Path, allow_insecure: bool) -> anyhow::Result<Arc<Registry>> {
+    let config = RepositoryConfig {
+        data_dir: PathBuf::new(),
+        store: Default::default(),
+        keys: keys.to_path_buf(),
+        allow_insecure_key_permissions: allow_insecure,
+        seed_catalog: None,
+        seed_layouts: None,
+        font: Font::None,
+    };
+    Ok(Repository::assemble(Arc::new(store), &config, Arc::new(SystemClock))?.registry)
 }
 
 pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {

@@ -13,14 +13,14 @@ use anyhow::Context;
 use clap::Args;
 
 use super::data_dir::DataDirAccess;
-use crate::catalog::types;
 use crate::clock::SystemClock;
 use crate::import::{
     open_source, run_import, Encoding, Format, MapOptions, Mapping, Progress, ReadOptions, RejectWriter, RowMapper,
     RunOptions, XlsxLimits,
 };
-use crate::registry::{Importer, Registry, RegistrySink};
-use crate::store::{open_embedded, EmbeddedConfig};
+use crate::registry::{Importer, RegistrySink};
+use crate::repository::{Font, Repository, RepositoryConfig};
+use crate::store::EmbeddedConfig;
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -151,31 +151,25 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         delimiter: None,
         xlsx_limits: args.xlsx.limits(),
     };
-    let keys = crate::keys::load(&args.keys, args.allow_insecure_key_permissions).map_err(anyhow::Error::msg)?;
-    if keys.example {
-        tracing::warn!("importing with the EXAMPLE signing key from keys-example/: records can be forged");
-    }
-    let seed = if args.catalog.exists() {
-        types::load_dir(&args.catalog).map_err(anyhow::Error::msg)?
-    } else {
-        vec![]
-    };
-    let store = Arc::new(
-        open_embedded(
-            &args.data_dir,
-            EmbeddedConfig {
+    let repo = Repository::open(
+        &RepositoryConfig {
+            data_dir: args.data_dir.clone(),
+            store: EmbeddedConfig {
                 cache_bytes: args.cache_mb * 1024 * 1024,
                 ..EmbeddedConfig::default()
             },
-        )
-        .with_context(|| {
-            format!(
-                "opening {} (is `elicence serve` running on it?)",
-                args.data_dir.display()
-            )
-        })?,
-    );
-    let registry = Registry::new(store, Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
+            keys: args.keys.clone(),
+            allow_insecure_key_permissions: args.allow_insecure_key_permissions,
+            seed_catalog: Some(args.catalog.clone()),
+            seed_layouts: None,
+            font: Font::None,
+        },
+        Arc::new(SystemClock),
+    )?;
+    if repo.example_keys {
+        tracing::warn!("importing with the EXAMPLE signing key from keys-example/: records can be forged");
+    }
+    let registry = repo.registry;
     let source = open_source(&args.input, &mapping, &read)?;
     let opts = MapOptions {
         source_file: args.input.display().to_string(),

@@ -34,7 +34,7 @@ pub struct RenderArgs {
 }
 
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let repo = args.repository.open()?;
+    let (repo, renderer) = args.repository.open()?;
     let copy = match (args.copy_for, args.purpose, args.copy_until) {
         (Some(copy_for), Some(purpose), Some(valid_until)) => Some(CopyOrder {
             copy_for,
@@ -48,7 +48,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         template_id: args.template,
         copy,
     };
-    let doc = repo.registry.render_document(&repo.renderer, &order)?;
+    let doc = repo.registry.render_document(&renderer, &order)?;
     std::fs::write(&args.out, &doc.pdf).with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
         "{} ({} bytes, template {} version {})",

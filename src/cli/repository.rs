@@ -1,18 +1,16 @@
-//! Opening the repository the way `serve` and the operator commands share: keys, the
-//! store, the catalogue and the templates (both seeded into an empty store) and the font.
+//! The arguments `serve` and `render` open the repository with (see
+//! [`crate::repository`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Args;
 
 use super::data_dir::DataDirAccess;
-use crate::catalog::types;
 use crate::clock::SystemClock;
-use crate::registry::Registry;
-use crate::render::{read_dir_texts, Renderer, DEFAULT_FONT_PATH};
-use crate::store::{open_embedded, EmbeddedConfig, EmbeddedStore};
+use crate::render::{Renderer, DEFAULT_FONT_PATH};
+use crate::repository::{Font, Repository, RepositoryConfig};
+use crate::store::EmbeddedConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct RepositoryArgs {
@@ -43,60 +41,30 @@ pub struct RepositoryArgs {
     pub cache_mb: u64,
 }
 
-/// An opened repository.
-pub struct Repository {
-    pub registry: Registry,
-    /// The store itself, for the control endpoint (backup, check).
-    pub store: Arc<EmbeddedStore>,
-    pub renderer: Renderer,
-    /// The keys are the public development example.
-    pub example_keys: bool,
-}
-
 impl RepositoryArgs {
-    pub fn open(&self) -> anyhow::Result<Repository> {
-        self.data_dir_access.enforce(&self.data_dir)?;
-        let keys = crate::keys::load(&self.keys, self.allow_insecure_key_permissions)
-            .map_err(anyhow::Error::msg)
-            .context("loading signing keys")?;
-        let renderer = Renderer::from_font_file(&self.font).context("loading the font")?;
-        let seed = if self.catalog.exists() {
-            types::load_dir(&self.catalog).map_err(anyhow::Error::msg)?
-        } else {
-            Vec::new()
-        };
-        let store = Arc::new(
-            open_embedded(
-                &self.data_dir,
-                EmbeddedConfig {
-                    cache_bytes: self.cache_mb << 20,
-                    ..EmbeddedConfig::default()
-                },
-            )
-            .with_context(|| {
-                format!(
-                    "opening {} (is `elicence serve` running on it?)",
-                    self.data_dir.display()
-                )
-            })?,
-        );
-        let registry = Registry::new(store.clone(), Arc::new(keys.ring), Arc::new(SystemClock), seed)?;
-        if registry.templates().is_empty() && self.layouts.exists() {
-            let texts: Vec<String> = read_dir_texts(&self.layouts)
-                .map_err(anyhow::Error::msg)?
-                .into_iter()
-                .map(|(_, text)| text)
-                .collect();
-            let n = registry
-                .seed_templates(&texts, renderer.font())
-                .with_context(|| format!("loading templates from {}", self.layouts.display()))?;
-            tracing::info!(templates = n, dir = %self.layouts.display(), "templates stored on first start");
+    /// The repository's configuration from these arguments (the font and the seeds
+    /// included).
+    pub fn config(&self) -> RepositoryConfig {
+        RepositoryConfig {
+            data_dir: self.data_dir.clone(),
+            store: EmbeddedConfig {
+                cache_bytes: self.cache_mb << 20,
+                ..EmbeddedConfig::default()
+            },
+            keys: self.keys.clone(),
+            allow_insecure_key_permissions: self.allow_insecure_key_permissions,
+            seed_catalog: Some(self.catalog.clone()),
+            seed_layouts: Some(self.layouts.clone()),
+            font: Font::File(self.font.clone()),
         }
-        Ok(Repository {
-            registry,
-            store,
-            renderer,
-            example_keys: keys.example,
-        })
+    }
+
+    /// Checks the data directory's permissions, then opens the repository on the
+    /// system clock. Its renderer is always there.
+    pub fn open(&self) -> anyhow::Result<(Repository, Renderer)> {
+        self.data_dir_access.enforce(&self.data_dir)?;
+        let mut repo = Repository::open(&self.config(), Arc::new(SystemClock))?;
+        let renderer = repo.renderer.take().expect("the font is part of the configuration");
+        Ok((repo, renderer))
     }
 }

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -93,7 +92,7 @@ fn default_blocking_threads() -> usize {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let repo = args.repository.open()?;
+    let (repo, renderer) = args.repository.open()?;
     if repo.example_keys {
         tracing::warn!(
             keys = %args.repository.keys.display(),
@@ -106,9 +105,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("loading departments")?;
     let repo_store = repo.store.clone();
     let state = AppState {
-        registry: Arc::new(repo.registry),
+        registry: repo.registry,
         directory: DirectoryHandle::new(directory),
-        renderer: repo.renderer,
+        renderer,
     };
     let limits = Limits {
         max_request_bytes: args.max_request_bytes,
