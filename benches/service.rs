@@ -16,8 +16,8 @@ use ed25519_dalek::{Signer, SigningKey, Verifier};
 use elicence::api::pb::licence_service_client::LicenceServiceClient;
 use elicence::api::pb::verification_service_client::VerificationServiceClient;
 use elicence::api::pb::{self, IssueLicenceRequest, VerifyLicenceRequest};
+use elicence::api::server::{self, Limits};
 use elicence::clock::SystemClock;
-use elicence::server::{self, Limits};
 use tonic::transport::Channel;
 
 /// The allocator the `elicence` binary uses, so the in-process server runs as in production.

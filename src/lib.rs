@@ -8,7 +8,9 @@
 //! - [`catalog`]: licence types (GB/T 36902) and the department directory with tokens
 //!   and permissions.
 //! - [`api`]: the tonic services — authentication, validation, proto ↔ domain
-//!   conversion and the one error → status mapping. The only module that knows gRPC.
+//!   conversion, the one error → status mapping, and `api::server`, which builds the
+//!   router and runs it on a bound listener until shutdown. The only module that
+//!   knows gRPC.
 //! - [`registry`]: the repository's operations (issue, read, verify, lifecycle) over the
 //!   store, keys and clock; what the API handlers and the CLI call.
 //! - [`repository`]: the composition root — keys, store, catalogue, templates and font
@@ -20,7 +22,6 @@
 //! - [`clock`]: the time source, passed in so that expiry rules are testable.
 //! - [`render`]: licence templates → PDF with an embedded subset CJK font, the red seal
 //!   and a QR code carrying the signed payload.
-//! - [`server`]: builds the router and runs it on a bound listener until shutdown.
 //! - [`control`]: the operator's Unix socket in the data directory (backup and check of
 //!   a running server).
 //! - [`cli`]: the subcommands of the `elicence` binary.
@@ -40,7 +41,6 @@ pub mod licence;
 pub mod registry;
 pub mod render;
 pub mod repository;
-pub mod server;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -14,6 +14,7 @@ mod licence_api;
 mod lifecycle_api;
 mod migration_api;
 mod query_api;
+pub mod server;
 mod template_api;
 mod verification_api;
 

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use super::repository::RepositoryArgs;
+use crate::api::server::{self, Limits, ServerTlsConfig};
 use crate::api::{AppState, DirectoryHandle};
 use crate::catalog::Directory;
-use crate::server::{self, Limits};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -69,14 +68,8 @@ fn tls_config(args: &ServeArgs) -> anyhow::Result<Option<ServerTlsConfig>> {
         return Ok(None);
     };
     let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
-    if let Some(ca) = &args.tls_client_ca {
-        // Optional: departments without a certificate still authenticate by token.
-        tls = tls
-            .client_ca_root(Certificate::from_pem(read(ca)?))
-            .client_auth_optional(true);
-    }
-    Ok(Some(tls))
+    let client_ca = args.tls_client_ca.as_ref().map(read).transpose()?;
+    Ok(Some(server::tls_from_pem(read(cert)?, read(key)?, client_ca)))
 }
 
 /// Four blocking threads per core, at least 8. tokio's default (512) let a 32-caller mixed

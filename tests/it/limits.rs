@@ -5,7 +5,7 @@
 use elicence::api::pb::import_licences_request::Part;
 use elicence::api::pb::migration_service_client::MigrationServiceClient;
 use elicence::api::pb::{Field, ImportHeader, ImportLicencesRequest, IssueLicenceRequest, VerifyLicenceRequest};
-use elicence::server::Limits;
+use elicence::api::server::Limits;
 use tonic::Code;
 
 use crate::common::*;

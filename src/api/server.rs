@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Server, ServerTlsConfig};
+pub use tonic::transport::ServerTlsConfig;
+use tonic::transport::{Certificate, Identity, Server};
 
 use crate::api::pb::audit_service_server::AuditServiceServer;
 use crate::api::pb::catalog_service_server::CatalogServiceServer;
@@ -30,6 +31,17 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
     #[error("final flush: {0}")]
     Flush(#[from] StoreError),
+}
+
+/// TLS for the listener (rustls), from PEM files: the server's certificate chain and
+/// key and, optionally, a CA whose client certificates identify departments (those
+/// without one still authenticate by token).
+pub fn tls_from_pem(cert_chain: Vec<u8>, key: Vec<u8>, client_ca: Option<Vec<u8>>) -> ServerTlsConfig {
+    let tls = ServerTlsConfig::new().identity(Identity::from_pem(cert_chain, key));
+    match client_ca {
+        Some(ca) => tls.client_ca_root(Certificate::from_pem(ca)).client_auth_optional(true),
+        None => tls,
+    }
 }
 
 /// Transport limits. Defaults are safe for a service exposed to the internet.
