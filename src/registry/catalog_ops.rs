@@ -1,13 +1,50 @@
-//! Catalogue operations: list, fetch and (administrators) add licence types.
+//! The catalogue part of the registry: the licence types, held in memory, and their
+//! operations — list, fetch and (administrators) add.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
 
 use super::{Registry, RegistryError, Result};
 use crate::catalog::{Department, LicenceType, Role};
+use crate::store::Store;
 
-impl Registry {
-    pub fn list_types(&self) -> Vec<LicenceType> {
+/// Every licence type, read from the store at start (the store is seeded when empty).
+pub(super) struct Catalogue {
+    types: RwLock<HashMap<String, LicenceType>>,
+}
+
+impl Catalogue {
+    pub(super) fn load(store: &dyn Store, seed: Vec<LicenceType>) -> Result<Catalogue> {
+        let mut types = store.list_types()?;
+        if types.is_empty() {
+            for t in &seed {
+                store.put_type(t).wait()?;
+            }
+            types = seed;
+        }
+        Ok(Catalogue {
+            types: RwLock::new(types.into_iter().map(|t| (t.code.clone(), t)).collect()),
+        })
+    }
+
+    pub(super) fn get(&self, code: &str) -> Option<LicenceType> {
+        self.types.read().expect("types lock").get(code).cloned()
+    }
+
+    fn list(&self) -> Vec<LicenceType> {
         let mut v: Vec<LicenceType> = self.types.read().expect("types lock").values().cloned().collect();
         v.sort_by(|a, b| a.code.cmp(&b.code));
         v
+    }
+
+    fn replace(&self, t: LicenceType) {
+        self.types.write().expect("types lock").insert(t.code.clone(), t);
+    }
+}
+
+impl Registry {
+    pub fn list_types(&self) -> Vec<LicenceType> {
+        self.catalogue.list()
     }
 
     pub fn get_type(&self, code: &str) -> Result<LicenceType> {
@@ -26,10 +63,7 @@ impl Registry {
         }
         t.validate()?;
         self.store.put_type(&t).wait()?;
-        self.types
-            .write()
-            .expect("types lock")
-            .insert(t.code.clone(), t.clone());
+        self.catalogue.replace(t.clone());
         Ok(t)
     }
 }

@@ -34,10 +34,9 @@ pub use read::LicenceView;
 pub use templates::{Layout, BUILT_IN, MAX_TEMPLATE_BYTES};
 pub use verify::{CopyCheck, Presented, Verification};
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::catalog::{Department, LicenceType};
@@ -66,18 +65,22 @@ impl From<&Department> for Actor {
     }
 }
 
+/// The service layer: every operation of the repository, synchronous, over separate
+/// parts — the store (every durable write goes through its single writer, the access
+/// audit log included), the signing keys with what is derived from them, the catalogue
+/// and the templates held in memory, the verification throttle, and the clock. The API
+/// and the CLI call it; it knows no transport.
 pub struct Registry {
     store: Arc<dyn Store>,
-    keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
-    types: RwLock<HashMap<String, LicenceType>>,
+    // Keys: the ring, signatures already verified, and the page-token secret.
+    keys: Arc<KeyRing>,
     verified: verified::VerifiedSet,
-    /// Current version of every licence template, parsed.
-    layouts: RwLock<HashMap<String, Arc<Layout>>>,
+    page_tokens: page_token::PageTokens,
+    catalogue: catalog_ops::Catalogue,
+    templates: templates::Templates,
     /// Failed verification codes per identifier.
     throttle: throttle::Throttle,
-    /// Seals and opens query page tokens.
-    page_tokens: page_token::PageTokens,
 }
 
 impl Registry {
@@ -88,22 +91,15 @@ impl Registry {
         clock: Arc<dyn Clock>,
         seed: Vec<LicenceType>,
     ) -> Result<Registry> {
-        let mut types = store.list_types()?;
-        if types.is_empty() {
-            for t in &seed {
-                store.put_type(t).wait()?;
-            }
-            types = seed;
-        }
-        let types = types.into_iter().map(|t| (t.code.clone(), t)).collect();
-        let layouts = RwLock::new(templates::load_current(store.as_ref())?);
+        let catalogue = catalog_ops::Catalogue::load(store.as_ref(), seed)?;
+        let templates = templates::Templates::load(store.as_ref())?;
         let keys_secret = keys.derive_secret(page_token::SECRET_LABEL);
         Ok(Registry {
-            layouts,
+            catalogue,
+            templates,
             store,
             keys,
             clock,
-            types: RwLock::new(types),
             verified: verified::VerifiedSet::new(500_000),
             throttle: throttle::Throttle::default(),
             page_tokens: page_token::PageTokens::new(keys_secret),
@@ -123,7 +119,7 @@ impl Registry {
     }
 
     fn licence_type(&self, code: &str) -> Option<LicenceType> {
-        self.types.read().expect("types lock").get(code).cloned()
+        self.catalogue.get(code)
     }
 
     /// Blocks until everything written so far is durable (a replayed request's first

@@ -5,7 +5,7 @@
 //! version changes no identifier, digest or signature of any issued licence.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use super::{Registry, RegistryError, Result};
 use crate::catalog::{Department, Role};
@@ -28,8 +28,48 @@ pub struct Layout {
     pub template: Template,
 }
 
+/// The templates part of the registry: the current version of every template, parsed.
+pub(super) struct Templates {
+    current: RwLock<HashMap<String, Arc<Layout>>>,
+}
+
+impl Templates {
+    pub(super) fn load(store: &dyn Store) -> Result<Templates> {
+        Ok(Templates {
+            current: RwLock::new(load_current(store)?),
+        })
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Layout>> {
+        self.current.read().expect("layouts lock").get(id).cloned()
+    }
+
+    fn reload(&self, store: &dyn Store) -> Result<()> {
+        *self.current.write().expect("layouts lock") = load_current(store)?;
+        Ok(())
+    }
+
+    /// Makes `layout` current unless a later version of its id already is (a concurrent
+    /// put).
+    fn offer(&self, layout: Arc<Layout>) {
+        let mut current = self.current.write().expect("layouts lock");
+        let newer = current
+            .get(&layout.stored.id)
+            .is_some_and(|l| l.stored.version > layout.stored.version);
+        if !newer {
+            current.insert(layout.stored.id.clone(), layout);
+        }
+    }
+
+    fn list(&self) -> Vec<Arc<Layout>> {
+        let mut v: Vec<_> = self.current.read().expect("layouts lock").values().cloned().collect();
+        v.sort_by(|a, b| a.stored.id.cmp(&b.stored.id));
+        v
+    }
+}
+
 /// The current version of every template, parsed; loaded at start.
-pub(super) fn load_current(store: &dyn Store) -> Result<HashMap<String, Arc<Layout>>> {
+fn load_current(store: &dyn Store) -> Result<HashMap<String, Arc<Layout>>> {
     let mut current = HashMap::new();
     for stored in store.latest_templates()? {
         match Template::parse(&stored.text) {
@@ -57,7 +97,7 @@ impl Registry {
             let layout = self.validated_layout(text, BUILT_IN, font)?;
             self.store.put_template(layout.stored.clone()).wait()?;
         }
-        *self.layouts.write().expect("layouts lock") = load_current(self.store.as_ref())?;
+        self.templates.reload(self.store.as_ref())?;
         Ok(texts.len())
     }
 
@@ -73,21 +113,14 @@ impl Registry {
         let mut layout = self.validated_layout(text, &caller.id, font)?;
         layout.stored.version = self.store.put_template(layout.stored.clone()).wait()?;
         let layout = Arc::new(layout);
-        let mut layouts = self.layouts.write().expect("layouts lock");
-        // A concurrent put may have stored a later version already; keep the latest.
-        let newer = layouts
-            .get(&layout.stored.id)
-            .is_some_and(|l| l.stored.version > layout.stored.version);
-        if !newer {
-            layouts.insert(layout.stored.id.clone(), layout.clone());
-        }
+        self.templates.offer(layout.clone());
         Ok(layout)
     }
 
     /// A template version; `None` for the current one.
     pub fn template(&self, id: &str, version: Option<u32>) -> Result<Arc<Layout>> {
         let not_found = || RegistryError::NotFound(format!("template {id}"));
-        let current = self.layouts.read().expect("layouts lock").get(id).cloned();
+        let current = self.templates.get(id);
         match (version, current) {
             (None, Some(l)) => Ok(l),
             (Some(v), Some(l)) if l.stored.version == v => Ok(l),
@@ -106,9 +139,7 @@ impl Registry {
 
     /// The current version of every template, ordered by id.
     pub fn templates(&self) -> Vec<Arc<Layout>> {
-        let mut v: Vec<_> = self.layouts.read().expect("layouts lock").values().cloned().collect();
-        v.sort_by(|a, b| a.stored.id.cmp(&b.stored.id));
-        v
+        self.templates.list()
     }
 
     /// Parses and checks a template: its own rules, every licence type it serves (each
