@@ -13,7 +13,7 @@ use super::pb::{
     QueryLicencesRequest, QueryLicencesResponse, ReissueResponse, RenewLicenceRequest, VerifyLicenceFieldsRequest,
     VerifyLicenceFieldsResponse,
 };
-use super::{write, ApiError, AppState};
+use super::{blocking, write, ApiError, AppState};
 use crate::catalog::Department;
 use crate::licence::Invalid;
 use crate::registry::{type_of, Registry, StatusChange};
@@ -196,9 +196,12 @@ impl LicenceApi {
             use_cause,
         } = req;
         check_use_cause(&use_cause)?;
-        let registry = &self.state.registry;
-        let identifier = resolve_readable(registry, &caller, &identifier, &licence_type_code, &licence_number)?;
-        let view = registry.read(&caller, &identifier)?;
+        let registry = self.state.registry.clone();
+        let view = blocking(move || {
+            let identifier = resolve_readable(&registry, &caller, &identifier, &licence_type_code, &licence_number)?;
+            Ok(registry.read(&caller, &identifier)?)
+        })
+        .await?;
         Ok(GetLicenceResponse {
             digest: view.record.digest().to_vec(),
             status: status_to_pb(view.status) as i32,

@@ -53,13 +53,16 @@ impl LicenceApi {
             fields,
         } = req;
         check_use_cause(&use_cause)?;
-        let registry = &self.state.registry;
-        let id = resolve_readable(registry, &caller, &identifier, &licence_type_code, &licence_number)?;
+        let registry = self.state.registry.clone();
         let presented: Vec<(String, String)> = fields
             .into_iter()
             .map(|PresentedField { name, value }| (name, value))
             .collect();
-        let checked = registry.check_fields(&caller, &id, &presented)?;
+        let checked = blocking(move || {
+            let id = resolve_readable(&registry, &caller, &identifier, &licence_type_code, &licence_number)?;
+            Ok(registry.check_fields(&caller, &id, &presented)?)
+        })
+        .await?;
         Ok(VerifyLicenceFieldsResponse {
             identifier: checked.identifier,
             status: checked.status.map(status_to_pb).unwrap_or_default() as i32,

@@ -10,7 +10,7 @@ use super::audit::{audited, AuditedRequest, AuditedResponse};
 use super::convert::{key_to_pb, verification_to_pb};
 use super::pb::verification_service_server::VerificationService;
 use super::pb::{ListSigningKeysRequest, ListSigningKeysResponse, VerifyLicenceRequest, VerifyLicenceResponse};
-use super::{ApiError, AppState, RateLimiter};
+use super::{blocking, ApiError, AppState, RateLimiter};
 use crate::licence::Invalid;
 use crate::registry::Presented;
 
@@ -67,19 +67,34 @@ impl VerificationService for VerificationApi {
             verification_code,
             qr_payload,
         } = req.get_ref();
-        let (identifier, code, qr) = (identifier.trim(), verification_code.trim(), qr_payload.trim());
-        let registry = &self.state.registry;
-        let presented = match (identifier, code, qr) {
-            (_, _, qr) if !qr.is_empty() => Presented::Qr(qr),
-            (id, code, _) if !id.is_empty() && !code.is_empty() => Presented::Code { identifier: id, code },
-            (id, _, _) if !id.is_empty() && has_credentials(&req) => {
-                let identifier = id.to_string();
-                return audited(&self.state, METHOD, req, |caller, _| async move {
-                    let presented = Presented::Reader {
-                        caller: &caller,
+        let (identifier, code, qr) = (
+            identifier.trim().to_string(),
+            verification_code.trim().to_string(),
+            qr_payload.trim().to_string(),
+        );
+        let registry = self.state.registry.clone();
+        // Reading and checking run on the blocking pool: a store read may wait for disk.
+        let v = match (identifier.as_str(), code.as_str(), qr.as_str()) {
+            (_, _, q) if !q.is_empty() => blocking(move || Ok(registry.verify(Presented::Qr(&qr))?)).await?,
+            (id, c, _) if !id.is_empty() && !c.is_empty() => {
+                blocking(move || {
+                    Ok(registry.verify(Presented::Code {
                         identifier: &identifier,
-                    };
-                    Ok(verification_to_pb(registry.verify(presented)?))
+                        code: &code,
+                    })?)
+                })
+                .await?
+            }
+            (id, _, _) if !id.is_empty() && has_credentials(&req) => {
+                return audited(&self.state, METHOD, req, |caller, _| async move {
+                    let v = blocking(move || {
+                        Ok(registry.verify(Presented::Reader {
+                            caller: &caller,
+                            identifier: &identifier,
+                        })?)
+                    })
+                    .await?;
+                    Ok(verification_to_pb(v))
                 })
                 .await;
             }
@@ -98,7 +113,6 @@ impl VerificationService for VerificationApi {
                 .into())
             }
         };
-        let v = registry.verify(presented).map_err(ApiError::from)?;
         Ok(Response::new(verification_to_pb(v)))
     }
 
