@@ -5,7 +5,6 @@ use tonic::{Code, Status};
 
 use crate::licence::Invalid;
 use crate::registry::RegistryError;
-use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -48,24 +47,15 @@ impl From<ApiError> for Status {
                     Status::unavailable(m)
                 }
                 RegistryError::Throttled(m) => Status::resource_exhausted(m),
-                RegistryError::Store(s) => store_status(s),
+                RegistryError::Corrupt(m) => {
+                    tracing::error!(error = %m, "store corruption");
+                    Status::new(Code::DataLoss, "stored data is corrupt")
+                }
+                RegistryError::StorageIo(m) => {
+                    tracing::error!(error = %m, "storage I/O error");
+                    Status::unavailable("storage unavailable")
+                }
             },
-        }
-    }
-}
-
-fn store_status(e: StoreError) -> Status {
-    match e {
-        e @ StoreError::NumberTaken { .. } => Status::already_exists(e.to_string()),
-        StoreError::NotFound(m) => Status::not_found(format!("{m} not found")),
-        StoreError::Conflict(m) => Status::aborted(format!("concurrent change to {m}; retry")),
-        StoreError::Corrupt(m) => {
-            tracing::error!(error = %m, "store corruption");
-            Status::new(Code::DataLoss, "stored data is corrupt")
-        }
-        StoreError::Io(m) => {
-            tracing::error!(error = %m, "storage I/O error");
-            Status::unavailable("storage unavailable")
         }
     }
 }

@@ -172,12 +172,8 @@ impl Registry {
                 }
                 scanned += 1;
                 seq = signed.seq + 1;
-                let entry = AuditEntry::from_canonical(&signed.bytes).map_err(|e| {
-                    RegistryError::Store(crate::store::StoreError::Corrupt(format!(
-                        "audit entry {}: {e}",
-                        signed.seq
-                    )))
-                })?;
+                let entry = AuditEntry::from_canonical(&signed.bytes)
+                    .map_err(|e| RegistryError::Corrupt(format!("audit entry {}: {e}", signed.seq)))?;
                 if to.as_ref().is_some_and(|t| entry.at >= *t) {
                     return Ok(page);
                 }

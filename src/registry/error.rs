@@ -33,17 +33,24 @@ pub enum RegistryError {
     /// Too many failed attempts; the caller must wait.
     #[error("{0}")]
     Throttled(String),
-    #[error(transparent)]
-    Store(StoreError),
+    /// Stored data failed to decode (not a signature mismatch: that is `Tampered`).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The store could not be read or written.
+    #[error("storage I/O: {0}")]
+    StorageIo(String),
 }
 
+/// The one mapping from storage errors to the service's (and so, through
+/// `api::error`, to status codes).
 impl From<StoreError> for RegistryError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NumberTaken { type_code, number, .. } => RegistryError::AlreadyExists { type_code, number },
             StoreError::NotFound(what) => RegistryError::NotFound(what),
             StoreError::Conflict(what) => RegistryError::Aborted(format!("concurrent change to {what}; retry")),
-            other => RegistryError::Store(other),
+            StoreError::Corrupt(m) => RegistryError::Corrupt(m),
+            StoreError::Io(m) => RegistryError::StorageIo(m),
         }
     }
 }
