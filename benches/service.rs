@@ -9,10 +9,11 @@
 //! `cargo bench --bench service` (env `BENCH_ISSUE`, `BENCH_VERIFY`, `BENCH_CONCURRENCY`,
 //! `BENCH_SEQUENTIAL` change the request counts and concurrency).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use ed25519_dalek::{Signer, SigningKey, Verifier};
+use std::sync::Arc;
+
+use common::{raw_ed25519, report, run_load};
 use elicence::api::pb::licence_service_client::LicenceServiceClient;
 use elicence::api::pb::verification_service_client::VerificationServiceClient;
 use elicence::api::pb::{self, IssueLicenceRequest, VerifyLicenceRequest};
@@ -27,45 +28,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-struct Stats {
-    rate: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-fn stats(mut lat: Vec<Duration>, elapsed: Duration) -> Stats {
-    lat.sort();
-    let pick = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-    Stats {
-        rate: lat.len() as f64 / elapsed.as_secs_f64(),
-        p50: pick(0.50),
-        p99: pick(0.99),
-    }
-}
-
-/// Raw Ed25519 rate on `threads` threads over a record-sized message.
-fn raw_ed25519(threads: usize, sign: bool) -> f64 {
-    let key = SigningKey::from_bytes(&[9; 32]);
-    let msg = vec![b'x'; 900];
-    let sig = key.sign(&msg);
-    let per_thread = 20_000;
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                for _ in 0..per_thread {
-                    if sign {
-                        std::hint::black_box(key.sign(std::hint::black_box(&msg)));
-                    } else {
-                        key.verifying_key().verify(std::hint::black_box(&msg), &sig).unwrap();
-                    }
-                }
-            });
-        }
-    });
-    (threads * per_thread) as f64 / start.elapsed().as_secs_f64()
 }
 
 fn licence(i: usize) -> pb::Licence {
@@ -100,48 +62,6 @@ async fn verify_one(channel: Channel, (identifier, verification_code): (String, 
         .await
         .expect("verify");
     assert!(r.into_inner().authentic);
-}
-
-fn report(name: &str, s: &Stats, requests: usize) {
-    println!(
-        "{name:<28} {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({requests} requests)",
-        s.rate,
-        s.p50.as_secs_f64() * 1e3,
-        s.p99.as_secs_f64() * 1e3
-    );
-}
-
-async fn run_load<F, Fut>(total: usize, concurrency: usize, make: F) -> Stats
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let make = Arc::new(make);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let make = make.clone();
-        let next = next.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= total {
-                    break;
-                }
-                let t = Instant::now();
-                make(i).await;
-                lat.push(t.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::with_capacity(total);
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    stats(all, start.elapsed())
 }
 
 /// The service's own speed: one client sends everything, so the per-client public rate

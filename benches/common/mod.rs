@@ -1,0 +1,90 @@
+//! What the service-level benchmarks share: the raw Ed25519 baseline, a closed-loop
+//! load runner with latency percentiles, and the report line.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signer, SigningKey, Verifier};
+
+pub struct Stats {
+    pub rate: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+pub fn stats(mut lat: Vec<Duration>, elapsed: Duration) -> Stats {
+    lat.sort();
+    let pick = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    Stats {
+        rate: lat.len() as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
+}
+
+/// Raw Ed25519 rate on `threads` threads over a record-sized message.
+pub fn raw_ed25519(threads: usize, sign: bool) -> f64 {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let msg = vec![b'x'; 900];
+    let sig = key.sign(&msg);
+    let per_thread = 20_000;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    if sign {
+                        std::hint::black_box(key.sign(std::hint::black_box(&msg)));
+                    } else {
+                        key.verifying_key().verify(std::hint::black_box(&msg), &sig).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    (threads * per_thread) as f64 / start.elapsed().as_secs_f64()
+}
+
+pub fn report(name: &str, s: &Stats, requests: usize) {
+    println!(
+        "{name:<28} {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({requests} requests)",
+        s.rate,
+        s.p50.as_secs_f64() * 1e3,
+        s.p99.as_secs_f64() * 1e3
+    );
+}
+
+pub async fn run_load<F, Fut>(total: usize, concurrency: usize, make: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let make = make.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let t = Instant::now();
+                make(i).await;
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    stats(all, start.elapsed())
+}
