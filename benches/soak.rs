@@ -3,8 +3,10 @@
 //! failing on any unexpected error.
 //!
 //! `cargo bench --bench soak` runs 10 minutes; `SOAK_SECS`, `SOAK_CONCURRENCY` and
-//! `SOAK_INTERVAL_SECS` change the duration, callers and reporting interval. The server
-//! runs as its own process so its memory is measured alone.
+//! `SOAK_INTERVAL_SECS` change the duration, callers and reporting interval;
+//! `SOAK_DATA_DIR` runs it on an existing store (e.g. the 1,000,000 licences `cargo
+//! bench --bench query` leaves in `BENCH_DIR`) instead of an empty one. The server runs
+//! as its own process so its memory is measured alone.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -47,8 +49,8 @@ fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
 
 /// A business licence with a long 经营范围; every one has the same holder, so holder
 /// queries page through many results.
-fn licence(i: u64) -> pb::Licence {
-    let mut l = elicence::testing::business_licence(format!("SOAK{i:010}"));
+fn licence(run: u64, i: u64) -> pb::Licence {
+    let mut l = elicence::testing::business_licence(format!("SOAK{run:06}{i:010}"));
     l.fields[3].value = "食品销售；餐饮服务；农副产品收购；日用百货销售；".repeat(4);
     l
 }
@@ -59,7 +61,7 @@ struct Counters {
 }
 
 /// One caller's loop: of every 10 operations, 3 issue, 4 verify, 2 query, 1 render.
-async fn caller(channel: Channel, worker: u64, deadline: Instant, counters: Arc<Counters>) {
+async fn caller(channel: Channel, run: u64, worker: u64, deadline: Instant, counters: Arc<Counters>) {
     let mut licences = LicenceServiceClient::new(channel.clone());
     let mut verification = VerificationServiceClient::new(channel.clone());
     let mut documents = DocumentServiceClient::new(channel);
@@ -81,8 +83,8 @@ async fn caller(channel: Channel, worker: u64, deadline: Instant, counters: Arc<
             0 => {
                 let i = worker * 1_000_000_000 + n;
                 let req = IssueLicenceRequest {
-                    request_id: format!("soak-{i}"),
-                    licence: Some(licence(i)),
+                    request_id: format!("soak-{run}-{i}"),
+                    licence: Some(licence(run, i)),
                 };
                 licences.issue_licence(authed(req, "dev-scjgj-token")).await.map(|r| {
                     let r = r.into_inner();
@@ -174,6 +176,15 @@ fn main() {
     let interval = Duration::from_secs(env_u64("SOAK_INTERVAL_SECS", 30));
     let root = env!("CARGO_MANIFEST_DIR");
     let tmp = tempfile::tempdir().unwrap();
+    let data = std::env::var_os("SOAK_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().join("data"));
+    // Numbers and request ids of this run differ from any earlier run's on the same store.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 1_000_000;
     let mut server = Command::new(env!("CARGO_BIN_EXE_elicence"))
         // One client process sends everything: the per-client public rate limit is off.
         .args([
@@ -184,7 +195,7 @@ fn main() {
             "0",
             "--data-dir",
         ])
-        .arg(tmp.path().join("data"))
+        .arg(&data)
         .current_dir(root)
         .env("ELICENCE_LOG", "info")
         .stderr(Stdio::piped())
@@ -219,7 +230,7 @@ fn main() {
         let deadline = start + Duration::from_secs(secs);
         let mut tasks = Vec::new();
         for w in 0..concurrency {
-            tasks.push(tokio::spawn(caller(channels[w as usize % channels.len()].clone(), w, deadline, counters.clone())));
+            tasks.push(tokio::spawn(caller(channels[w as usize % channels.len()].clone(), run, w, deadline, counters.clone())));
         }
         println!("{:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10}", "t (s)", "issue/s", "verify/s", "query/s", "render/s", "errors", "RSS (MiB)");
         let mut last = [0u64; 4];
