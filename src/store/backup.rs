@@ -415,7 +415,8 @@ pub(crate) fn read_backup(
 mod tests {
     use super::*;
     use crate::licence::SignedRecord;
-    use crate::store::{NewRecord, Store};
+    use crate::store::conformance::{all_entries, all_identifiers};
+    use crate::store::{IndexName, NewRecord, Store};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -459,7 +460,7 @@ mod tests {
                 })
             })
             .collect();
-        while store.all_identifiers().unwrap().len() < 200 {
+        while store.identifiers(None, 200).unwrap().len() < 200 {
             std::thread::yield_now();
         }
         for round in 0..3 {
@@ -470,23 +471,26 @@ mod tests {
             let target = tmp.path().join(format!("r{round}"));
             let summary = SledStore::restore_backup(&target, &file).unwrap();
             let restored = SledStore::open(&target).unwrap();
-            let ids = restored.all_identifiers().unwrap();
-            let idx = restored.index_entries().unwrap();
+            let ids = all_identifiers(&restored);
             let n = ids.len();
             assert!(n >= 200);
-            for (name, len) in [
-                ("idx_number", idx.number.len()),
-                ("idx_holder", idx.holder.len()),
-                ("idx_type", idx.by_type.len()),
-                ("idx_issuer", idx.by_issuer.len()),
-                ("import_keys", idx.import_keys.len()),
+            for index in [
+                IndexName::Number,
+                IndexName::Holder,
+                IndexName::Type,
+                IndexName::Issuer,
+                IndexName::ImportKeys,
             ] {
+                let len = all_entries(&restored, index).len();
                 assert_eq!(
                     len, n,
-                    "round {round}: {name} has {len} entries for {n} records ({summary:?})"
+                    "round {round}: {index:?} has {len} entries for {n} records ({summary:?})"
                 );
             }
-            let mut pointed: Vec<String> = idx.number.into_iter().map(|(_, _, id)| id).collect();
+            let mut pointed: Vec<String> = all_entries(&restored, IndexName::Number)
+                .iter()
+                .map(|e| e.identifier().to_string())
+                .collect();
             pointed.sort();
             assert_eq!(
                 pointed, ids,

@@ -5,12 +5,35 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{BatchItem, IndexQuery, NewRecord, RequestKey, SignedEvent, Store, StoreError};
-use super::{StoredTemplate, WriteOutcome};
+use super::{BatchItem, IndexKey, IndexName, IndexQuery, NewRecord, RequestKey, SignedEvent};
+use super::{Store, StoreError, StoredTemplate, WriteOutcome};
 use crate::audit::{test_seal, AuditEntry, AuditLink, AuditSeal};
 use crate::licence::SignedRecord;
 
 pub type Open = fn(&Path) -> Arc<dyn Store>;
+
+/// Every stored identifier, read page by page (small stores in tests only).
+pub fn all_identifiers(store: &dyn Store) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    loop {
+        let page = store.identifiers(all.last().map(String::as_str), 1000).unwrap();
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+/// Every entry of one index, read page by page (small stores in tests only).
+pub fn all_entries(store: &dyn Store, index: IndexName) -> Vec<IndexKey> {
+    let (mut all, mut after) = (Vec::new(), None);
+    loop {
+        let page = store.index_page(index, after.as_deref(), 1000).unwrap();
+        let Some(last) = page.last() else { return all };
+        after = Some(last.position.clone());
+        all.extend(page.into_iter().map(|e| e.key));
+    }
+}
 
 const TYPE: &str = "11100000000013338W011";
 
@@ -78,13 +101,210 @@ pub fn batch_checks_keys_numbers_and_identifiers(open: Open) {
     assert_eq!(again.items[0], BatchItem::AlreadyPresent("id-1".into()));
     assert_eq!(again.items[4], BatchItem::AlreadyPresent("id-5".into()));
     assert!(!again.items.contains(&BatchItem::Written));
-    assert_eq!(store.all_identifiers().unwrap(), vec!["id-1", "id-5"]);
+    assert_eq!(all_identifiers(&*store), vec!["id-1", "id-5"]);
     assert_eq!(store.find_number(TYPE, "N1").unwrap().as_deref(), Some("id-1"));
     assert_eq!(store.find_number(TYPE, "N4").unwrap(), None);
-    let entries = store.index_entries().unwrap();
-    assert_eq!(entries.holder.len(), 2);
-    assert_eq!(entries.import_keys.len(), 2);
-    assert_eq!(entries.events, vec![("id-1".to_string(), 0), ("id-5".to_string(), 0)]);
+    assert_eq!(all_entries(&*store, IndexName::Holder).len(), 2);
+    assert_eq!(all_entries(&*store, IndexName::ImportKeys).len(), 2);
+    let event = |id: &str| IndexKey::Event {
+        identifier: id.into(),
+        seq: 0,
+    };
+    assert_eq!(
+        all_entries(&*store, IndexName::Events),
+        vec![event("id-1"), event("id-5")]
+    );
+}
+
+/// Records and every index read back in pages: in key order, each page continuing
+/// after the last identifier or position of the one before, whatever its size; every
+/// entry decodes to what was written and is found again by a point lookup.
+pub fn records_and_indexes_read_in_pages(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert!(store.identifiers(None, 10).unwrap().is_empty(), "an empty store");
+    for index in IndexName::ALL {
+        assert!(store.index_page(index, None, 10).unwrap().is_empty(), "{index:?}");
+    }
+    for i in 0..5 {
+        let n = format!("N{i}");
+        store
+            .insert(record(&format!("id-{i}"), &n, Some(&format!("k{i}"))), request(&n))
+            .wait()
+            .unwrap();
+    }
+    store.append_event("id-0", event(1), None).wait().unwrap();
+    let ids: Vec<String> = (0..5).map(|i| format!("id-{i}")).collect();
+
+    assert_eq!(store.identifiers(None, 2).unwrap(), ids[..2]);
+    assert_eq!(store.identifiers(Some("id-1"), 2).unwrap(), ids[2..4]);
+    assert_eq!(
+        store.identifiers(Some("id-3"), 2).unwrap(),
+        ids[4..],
+        "a short last page"
+    );
+    assert_eq!(
+        store.identifiers(Some("id-2"), 2).unwrap(),
+        ids[3..],
+        "a page exactly to the end"
+    );
+    assert!(store.identifiers(Some("id-4"), 2).unwrap().is_empty());
+    assert!(store.identifiers(Some("zz"), 2).unwrap().is_empty(), "after the end");
+    assert_eq!(store.identifiers(Some("id-1a"), 1).unwrap(), ids[2..3], "after a gap");
+    assert!(store.identifiers(None, 0).unwrap().is_empty());
+    for size in [1, 2, 5, 6] {
+        let mut walked: Vec<String> = Vec::new();
+        loop {
+            let page = store.identifiers(walked.last().map(String::as_str), size).unwrap();
+            assert!(page.len() <= size);
+            if page.is_empty() {
+                break;
+            }
+            walked.extend(page);
+        }
+        assert_eq!(walked, ids, "pages of {size}");
+    }
+
+    for index in IndexName::ALL {
+        let all = store.index_page(index, None, 100).unwrap();
+        let expected = if index == IndexName::Events { 6 } else { 5 };
+        assert_eq!(all.len(), expected, "{index:?}");
+        assert!(
+            all.windows(2).all(|w| w[0].position < w[1].position),
+            "{index:?} in order"
+        );
+        for size in [1, 2, expected] {
+            let mut walked = Vec::new();
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let page = store.index_page(index, after.as_deref(), size).unwrap();
+                assert!(page.len() <= size);
+                let Some(last) = page.last() else { break };
+                after = Some(last.position.clone());
+                walked.extend(page);
+            }
+            assert_eq!(walked, all, "{index:?} in pages of {size}");
+        }
+        let last = &all[expected - 1].position;
+        assert!(store.index_page(index, Some(last), 10).unwrap().is_empty(), "{index:?}");
+        let mut past = last.clone();
+        past.push(0xff);
+        assert!(
+            store.index_page(index, Some(&past), 10).unwrap().is_empty(),
+            "{index:?}"
+        );
+        for e in &all {
+            assert_eq!(e.key.index(), index);
+            assert!(store.has_index_key(&e.key).unwrap(), "{:?} is held", e.key);
+        }
+    }
+
+    let entries = |index| all_entries(&*store, index);
+    assert_eq!(
+        entries(IndexName::Number)[0],
+        IndexKey::Number {
+            type_code: TYPE.into(),
+            number: "N0".into(),
+            identifier: "id-0".into()
+        }
+    );
+    assert_eq!(
+        entries(IndexName::Holder)[1],
+        IndexKey::Holder {
+            code_type: "001".into(),
+            code: "91440300708461136T".into(),
+            identifier: "id-1".into()
+        }
+    );
+    assert_eq!(
+        entries(IndexName::Type)[2],
+        IndexKey::Type {
+            type_code: TYPE.into(),
+            issue_date: "2015-03-01".into(),
+            identifier: "id-2".into()
+        }
+    );
+    assert_eq!(
+        entries(IndexName::Issuer)[3],
+        IndexKey::Issuer {
+            issuer_code: "11110000000021135M".into(),
+            issue_date: "2015-03-01".into(),
+            identifier: "id-3".into()
+        }
+    );
+    assert_eq!(
+        entries(IndexName::Events)[..2],
+        [
+            IndexKey::Event {
+                identifier: "id-0".into(),
+                seq: 0
+            },
+            IndexKey::Event {
+                identifier: "id-0".into(),
+                seq: 1
+            }
+        ]
+    );
+    assert_eq!(
+        entries(IndexName::Requests)[4],
+        IndexKey::Request {
+            caller: "dept".into(),
+            request_id: "N4".into(),
+            identifier: "id-4".into()
+        }
+    );
+    assert_eq!(
+        entries(IndexName::ImportKeys)[0],
+        IndexKey::ImportKey {
+            key: "k0".into(),
+            identifier: "id-0".into()
+        }
+    );
+
+    // Point lookups: an entry not stored, or a pointer to another identifier, is not held.
+    let absent = [
+        IndexKey::Number {
+            type_code: TYPE.into(),
+            number: "N0".into(),
+            identifier: "id-1".into(),
+        },
+        IndexKey::Number {
+            type_code: TYPE.into(),
+            number: "N9".into(),
+            identifier: "id-0".into(),
+        },
+        IndexKey::Holder {
+            code_type: "001".into(),
+            code: "91440300708461136T".into(),
+            identifier: "id-9".into(),
+        },
+        IndexKey::Type {
+            type_code: TYPE.into(),
+            issue_date: "2015-03-02".into(),
+            identifier: "id-0".into(),
+        },
+        IndexKey::Issuer {
+            issuer_code: "other".into(),
+            issue_date: "2015-03-01".into(),
+            identifier: "id-0".into(),
+        },
+        IndexKey::Event {
+            identifier: "id-1".into(),
+            seq: 1,
+        },
+        IndexKey::Request {
+            caller: "dept".into(),
+            request_id: "N0".into(),
+            identifier: "id-1".into(),
+        },
+        IndexKey::ImportKey {
+            key: "k9".into(),
+            identifier: "id-0".into(),
+        },
+    ];
+    for key in absent {
+        assert!(!store.has_index_key(&key).unwrap(), "{key:?} is not held");
+    }
 }
 
 /// A licence number is taken once per type; a request id replays its first result.
@@ -328,6 +548,10 @@ macro_rules! store_conformance {
             #[test]
             fn batch_checks_keys_numbers_and_identifiers() {
                 c::batch_checks_keys_numbers_and_identifiers($open);
+            }
+            #[test]
+            fn records_and_indexes_read_in_pages() {
+                c::records_and_indexes_read_in_pages($open);
             }
             #[test]
             fn insert_is_unique_and_idempotent() {

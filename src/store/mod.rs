@@ -1,9 +1,11 @@
-//! Storage: the interface the service holds, and its embedded sled backend.
+//! Storage: the interface the service holds, its embedded fjall backend (with one
+//! committer that owns every write), and the sled backend of earlier releases, kept to
+//! convert their data directories.
 //!
 //! The interface speaks in domain terms — signed records, signed events, indexes,
-//! atomic multi-record writes, durability — so that another backend (a PostgreSQL-
-//! protocol engine for a province-scale deployment) can replace sled without anything
-//! outside this module changing.
+//! queued writes answered once durable, paged reads — so that another backend (a
+//! PostgreSQL engine for a province-scale deployment) can stand beside fjall without
+//! anything outside this module changing.
 
 mod backup;
 mod codec;
@@ -147,24 +149,111 @@ pub enum IndexQuery {
     },
 }
 
-/// Every secondary-index entry and stored pointer, decoded, for consistency checks.
-/// Triples are the key's parts in index order, the identifier last.
-#[derive(Debug, Clone, Default)]
-pub struct IndexEntries {
-    /// type, number → identifier of the current version.
-    pub number: Vec<(String, String, String)>,
-    /// holder code type, holder code, identifier.
-    pub holder: Vec<(String, String, String)>,
-    /// type, issue date, identifier.
-    pub by_type: Vec<(String, String, String)>,
-    /// issuer code, issue date, identifier.
-    pub by_issuer: Vec<(String, String, String)>,
-    /// Identifier and seq of every stored event.
-    pub events: Vec<(String, u32)>,
-    /// Identifiers that idempotency keys point to.
-    pub requests: Vec<String>,
-    /// Identifiers that import keys point to.
-    pub import_keys: Vec<String>,
+/// A secondary index or stored pointer, to read back in pages (consistency checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IndexName {
+    /// type · number → identifier of the current version.
+    Number,
+    /// holder code type · holder code · identifier.
+    Holder,
+    /// type · issue date · identifier.
+    Type,
+    /// issuer code · issue date · identifier.
+    Issuer,
+    /// identifier · seq: every stored event.
+    Events,
+    /// caller · request id → identifier (idempotency keys).
+    Requests,
+    /// source key of a migrated row → identifier.
+    ImportKeys,
+}
+
+impl IndexName {
+    pub const ALL: [IndexName; 7] = [
+        IndexName::Number,
+        IndexName::Holder,
+        IndexName::Type,
+        IndexName::Issuer,
+        IndexName::Events,
+        IndexName::Requests,
+        IndexName::ImportKeys,
+    ];
+}
+
+/// What one index entry or pointer says, decoded: its key's parts and the identifier
+/// it names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IndexKey {
+    Number {
+        type_code: String,
+        number: String,
+        identifier: String,
+    },
+    Holder {
+        code_type: String,
+        code: String,
+        identifier: String,
+    },
+    Type {
+        type_code: String,
+        issue_date: String,
+        identifier: String,
+    },
+    Issuer {
+        issuer_code: String,
+        issue_date: String,
+        identifier: String,
+    },
+    Event {
+        identifier: String,
+        seq: u32,
+    },
+    Request {
+        caller: String,
+        request_id: String,
+        identifier: String,
+    },
+    ImportKey {
+        key: String,
+        identifier: String,
+    },
+}
+
+impl IndexKey {
+    /// The index it belongs to.
+    pub fn index(&self) -> IndexName {
+        match self {
+            IndexKey::Number { .. } => IndexName::Number,
+            IndexKey::Holder { .. } => IndexName::Holder,
+            IndexKey::Type { .. } => IndexName::Type,
+            IndexKey::Issuer { .. } => IndexName::Issuer,
+            IndexKey::Event { .. } => IndexName::Events,
+            IndexKey::Request { .. } => IndexName::Requests,
+            IndexKey::ImportKey { .. } => IndexName::ImportKeys,
+        }
+    }
+
+    /// The licence version it names.
+    pub fn identifier(&self) -> &str {
+        match self {
+            IndexKey::Number { identifier, .. }
+            | IndexKey::Holder { identifier, .. }
+            | IndexKey::Type { identifier, .. }
+            | IndexKey::Issuer { identifier, .. }
+            | IndexKey::Event { identifier, .. }
+            | IndexKey::Request { identifier, .. }
+            | IndexKey::ImportKey { identifier, .. } => identifier,
+        }
+    }
+}
+
+/// One entry of an index page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub key: IndexKey,
+    /// Where the entry stands in its index: a page `after` it continues with the next
+    /// one. Opaque outside the store (a key for fjall; a keyset cursor for SQL).
+    pub position: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,8 +333,6 @@ pub trait Store: Send + Sync + 'static {
     fn events(&self, identifier: &str) -> Result<Vec<SignedEvent>>;
     /// Identifiers matching a query, in index order, from `after` (exclusive).
     fn query(&self, q: &IndexQuery, after: Option<&[u8]>, limit: usize) -> Result<Page>;
-    /// Every stored identifier (for consistency checks and backups).
-    fn all_identifiers(&self) -> Result<Vec<String>>;
 
     /// Appends the next access-audit entry: the writer calls `seal` with the link that
     /// ends the log, in log order, and stores what it returns. Answers the entry's seq
@@ -274,8 +361,16 @@ pub trait Store: Send + Sync + 'static {
     /// Flushes synchronously (shutdown, CLI).
     fn flush(&self) -> Result<()>;
 
-    /// Every index entry and pointer, decoded (consistency checks; reads everything).
-    fn index_entries(&self) -> Result<IndexEntries>;
+    /// Stored identifiers in order, from `after` (exclusive), at most `limit`: a walk
+    /// over every record takes one page at a time (keyset pagination), so its memory is
+    /// one page whatever the number of licences.
+    fn identifiers(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    /// Entries of one index, decoded, in index order, from `after` (exclusive; the
+    /// position of an entry read earlier), at most `limit`.
+    fn index_page(&self, index: IndexName, after: Option<&[u8]>, limit: usize) -> Result<Vec<IndexEntry>>;
+    /// Whether the store holds exactly this entry; for a pointer (number, request,
+    /// import key), whether its key is stored and points to this identifier.
+    fn has_index_key(&self, key: &IndexKey) -> Result<bool>;
 }
 
 #[cfg(test)]

@@ -22,11 +22,12 @@ use sled::{Db, Transactional, Tree};
 
 use super::codec::{self, key};
 use super::group_commit::{after_flush, GroupCommit};
+use super::inspect;
 use super::permissions;
 use super::snapshot::{WriteGate, WriteTicket};
 use super::{
-    BatchItem, BatchOutcome, IndexQuery, NewRecord, Page, Pending, RequestKey, Result, SignedAuditEntry, SignedEvent,
-    Store, StoreError, StoredTemplate, WriteOutcome,
+    BatchItem, BatchOutcome, IndexEntry, IndexKey, IndexName, IndexQuery, NewRecord, Page, Pending, RequestKey, Result,
+    SignedAuditEntry, SignedEvent, Store, StoreError, StoredTemplate, WriteOutcome,
 };
 use crate::audit::{AuditLink, AuditSeal};
 use crate::catalog::LicenceType;
@@ -350,14 +351,6 @@ impl Store for SledStore {
         Ok(page)
     }
 
-    fn all_identifiers(&self) -> Result<Vec<String>> {
-        self.trees[RECORDS]
-            .iter()
-            .keys()
-            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
-            .collect()
-    }
-
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<SignedAuditEntry>> {
         self.audit
             .range(from.to_be_bytes()..)
@@ -409,8 +402,31 @@ impl Store for SledStore {
         self.flush_durably()
     }
 
-    fn index_entries(&self) -> Result<super::IndexEntries> {
-        self.decode_indexes()
+    fn identifiers(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.trees[RECORDS]
+            .range(inspect::after(after.map(str::as_bytes)))
+            .keys()
+            .take(limit)
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    fn index_page(&self, index: IndexName, after: Option<&[u8]>, limit: usize) -> Result<Vec<IndexEntry>> {
+        self.tree_named(inspect::keyspace(index))
+            .range(inspect::after(after))
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok(IndexEntry {
+                    key: inspect::decode(index, &k, &v)?,
+                    position: k.to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    fn has_index_key(&self, key: &IndexKey) -> Result<bool> {
+        inspect::holds(key, |name, k| Ok(self.tree_named(name).get(k)?))
     }
 
     fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Pending<WriteOutcome> {
@@ -611,6 +627,10 @@ impl SledStore {
 }
 
 impl SledStore {
+    fn tree_named(&self, name: &str) -> &Tree {
+        &self.trees[TREE_NAMES.iter().position(|n| *n == name).expect("a tree")]
+    }
+
     /// Sequence number of the last event of a licence (used by lifecycle writes).
     pub fn last_seq(&self, identifier: &str) -> Result<Option<u32>> {
         self.last_event_seq(identifier)

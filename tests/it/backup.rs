@@ -213,3 +213,107 @@ fn check_finds_index_entries_that_disagree_with_records() {
     assert!(t.contains("has no entry"), "{t}");
     assert!(t.contains("2 problems"), "{t} ({id})");
 }
+
+/// Each kind of inconsistency a check looks for, planted in the raw keyspaces of a
+/// stopped store, is reported once, under its own message; the counts are those of the
+/// walk.
+#[test]
+fn check_reports_each_kind_of_problem_once() {
+    use crate::lifecycle::amend_holder_name;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let [a, b, c, d1, d2, e1, e2, f1, f2] = rt.block_on(async {
+        let server = spawn_server_at(&data, Arc::new(FixedClock::new(default_now()))).await;
+        let mut ids = Vec::new();
+        for n in ["A", "B", "C", "D", "E", "F"] {
+            let id = issue_id(&server, &format!("p-{n}"), business_licence(&format!("P-{n}"))).await;
+            if ["D", "E", "F"].contains(&n) {
+                let renamed = amend_holder_name(&server, SCJGJ, &id, &format!("p-{n}2"), "新名称有限公司")
+                    .await
+                    .unwrap();
+                ids.push(id);
+                ids.push(renamed.identifier);
+            } else {
+                ids.push(id);
+            }
+        }
+        server.stop().await;
+        <[String; 9]>::try_from(ids).unwrap()
+    });
+    let t = BUSINESS_LICENCE;
+    let nothing = "1.2.156.3005.2.nothing";
+    let key = |parts: &[&str]| parts.join("\0").into_bytes();
+    edit_raw_store(&data, "idx_number", |number| {
+        number.remove(key(&[t, "P-A"])).unwrap();
+        // E and F point back at the versions their reissue superseded.
+        number.insert(key(&[t, "P-E"]), e1.as_bytes()).unwrap();
+        number.insert(key(&[t, "P-F"]), f1.as_bytes()).unwrap();
+        number.insert(key(&[t, "NOWHERE"]), nothing.as_bytes()).unwrap();
+    });
+    edit_raw_store(&data, "idx_type", |by_type| {
+        let k = by_type
+            .iter()
+            .map(|g| g.key().unwrap())
+            .find(|k| k.ends_with(b.as_bytes()))
+            .unwrap();
+        by_type.remove(k).unwrap();
+    });
+    edit_raw_store(&data, "idx_holder", |holder| {
+        holder.insert(key(&["111", "420802199001011234", nothing]), []).unwrap();
+    });
+    edit_raw_store(&data, "import_keys", |import_keys| {
+        import_keys.insert("row-nowhere", nothing.as_bytes()).unwrap();
+    });
+    edit_raw_store(&data, "records", |records| {
+        // One bit of C's signature; F's new version gone, leaving its entries behind.
+        let mut v = records.get(&c).unwrap().unwrap().to_vec();
+        let signature = 1 + v[0] as usize;
+        v[signature] ^= 1;
+        records.insert(&c, v).unwrap();
+        records.remove(&f2).unwrap();
+    });
+    edit_raw_store(&data, "events", |events| {
+        // D's first version loses its `superseded` event: its chain still verifies.
+        let last = events.prefix(format!("{d1}\0")).next_back().unwrap().key().unwrap();
+        events.remove(last).unwrap();
+    });
+    edit_raw_store(&data, "audit", |audit| {
+        let first = audit.first_key_value().unwrap().key().unwrap();
+        audit.remove(first).unwrap();
+    });
+
+    let out = cli(&["check", "--data-dir"], &[&data]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let expected = [
+        format!("number index: current version {a} (P-A of type {t}) has no entry"),
+        format!("type index: record {b} has no entry ({t}, "),
+        format!("licence {c}: record or event chain does not verify"),
+        format!("licence number P-D of type {t}: two current versions, {d2} and {d1}"),
+        format!("number index: P-E of type {t} points to {e1}, the current version is {e2}"),
+        format!("number index: P-F of type {t} points to {f1}, which is superseded and has no current version"),
+        format!("holder index: orphan entry (001, 91440300708461136T) → {f2}"),
+        format!("type index: orphan entry ({t}, "),
+        format!("issuer index: orphan entry ({SCJGJ_CODE}, "),
+        format!("events: event 0 of {f2}, which has no record"),
+        format!("idempotency key points to {f2}, which has no record"),
+        format!("holder index: orphan entry (111, 420802199001011234) → {nothing}"),
+        format!("number index: orphan entry NOWHERE of type {t} → {nothing}"),
+        format!("import key points to {nothing}, which has no record"),
+        "audit log: entry 1: expected seq 0".to_string(),
+    ];
+    for problem in &expected {
+        let found = stdout.lines().filter(|l| l.contains(problem.as_str())).count();
+        assert_eq!(found, 1, "{problem:?} reported {found} times:\n{stdout}");
+    }
+    // Licences: nine versions less F's removed one; events: one each and two for each
+    // superseded version, but none counted for C (which does not verify) nor the one
+    // removed from D; index entries: 6 number, 10 holder, 8 type, 9 issuer.
+    let summary = format!(
+        "8 licences, 9 events, 0 audit entries, 33 index entries checked; {} problems",
+        expected.len()
+    );
+    assert!(stdout.contains(&summary), "{summary}:\n{stdout}");
+}

@@ -282,6 +282,19 @@ pub async fn issue_id(server: &TestServer, request_id: &str, licence: pb::Licenc
     issue(server, request_id, licence).await.identifier
 }
 
+/// Every identifier of a small test store, read page by page (the store hands out
+/// pages only, so that nothing holds a province's identifiers at once).
+pub fn stored_identifiers(store: &dyn elicence::store::Store) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    loop {
+        let page = store.identifiers(all.last().map(String::as_str), 1000).unwrap();
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
 /// Edits one keyspace of a stopped server's store directly, as someone with the files
 /// would: `edit` gets the raw fjall keyspace. The directory is left as private as the
 /// store keeps it.

@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use elicence::import::{gen_sample, SampleFormat};
-use elicence::store::{FjallStore, Store};
+use elicence::store::FjallStore;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
@@ -244,8 +244,14 @@ fn import_survives_repeated_sigkill() {
         .filter_map(|l| l.split(',').next())
         .collect::<std::collections::HashSet<_>>()
         .len() as u64;
-    let ids = FjallStore::open(&data).unwrap().all_identifiers().unwrap();
+    let ids = stored_identifiers(&FjallStore::open(&data).unwrap());
     assert_eq!(ids.len() as u64, rows - rejected, "every good row exactly once");
     let out = check_store(&data);
+    // Several pages of records and of each index: the check walked every one.
+    let n_ids = ids.len();
+    assert!(
+        out.contains(&format!("{n_ids} licences")) && out.contains(&format!("{} index entries", 4 * n_ids)),
+        "{out}"
+    );
     eprintln!("import: {killed} of {n} runs killed mid-way; then {}", out.trim());
 }

@@ -10,7 +10,7 @@ use elicence::api::pb::import_licences_request::Part;
 use elicence::api::pb::migration_service_client::MigrationServiceClient;
 use elicence::api::pb::{ImportHeader, ImportLicencesRequest, VerifyLicenceRequest};
 use elicence::import::{gen_sample, SampleFormat};
-use elicence::store::{FjallStore, Store};
+use elicence::store::FjallStore;
 
 use crate::common::*;
 
@@ -157,7 +157,7 @@ async fn cli_import_twice_then_serve_and_verify() {
 
     let ids = {
         let store = FjallStore::open(&data).unwrap();
-        store.all_identifiers().unwrap()
+        stored_identifiers(&store)
     };
     assert_eq!(ids.len() as u64, info.good_rows());
     let server = spawn_server_at(&data, Arc::new(elicence::clock::FixedClock::new(default_now()))).await;
@@ -258,7 +258,7 @@ fn killed_import_resumes_to_exactly_once() {
     let status = cmd().status().unwrap();
     assert!(status.success());
     let store = FjallStore::open(&data).unwrap();
-    let ids = store.all_identifiers().unwrap();
+    let ids = stored_identifiers(&store);
     let rows = 6000 - count_rejected(&tmp.path().join("legacy.csv.rejects.csv"));
     assert_eq!(
         ids.len() as u64,

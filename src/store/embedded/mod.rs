@@ -22,10 +22,11 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use self::committer::{Committer, Engine, Write};
 use super::codec::{self, key};
 use super::group_commit::GroupCommit;
+use super::inspect;
 use super::permissions;
 use super::{
-    pending, BatchOutcome, IndexEntries, IndexQuery, NewRecord, Page, Pending, RequestKey, Result, SignedAuditEntry,
-    SignedEvent, Store, StoreError, StoredTemplate, WriteOutcome,
+    pending, BatchOutcome, IndexEntry, IndexKey, IndexName, IndexQuery, NewRecord, Page, Pending, RequestKey, Result,
+    SignedAuditEntry, SignedEvent, Store, StoreError, StoredTemplate, WriteOutcome,
 };
 use crate::audit::AuditSeal;
 use crate::catalog::LicenceType;
@@ -280,10 +281,6 @@ impl Store for FjallStore {
         Ok(page)
     }
 
-    fn all_identifiers(&self) -> Result<Vec<String>> {
-        self.ks[RECORDS].iter().map(|g| Ok(text(&g.key()?))).collect()
-    }
-
     fn append_audit(&self, seal: AuditSeal) -> Pending<u64> {
         self.submit(|answer| Write::Audit { seal, answer })
     }
@@ -362,22 +359,35 @@ impl Store for FjallStore {
         Ok(self.db.persist(PersistMode::SyncData)?)
     }
 
-    fn index_entries(&self) -> Result<IndexEntries> {
-        self.decode_indexes()
+    fn identifiers(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.ks[RECORDS]
+            .range(inspect::after(after.map(str::as_bytes)))
+            .take(limit)
+            .map(|g| Ok(text(&g.key()?)))
+            .collect()
+    }
+
+    fn index_page(&self, index: IndexName, after: Option<&[u8]>, limit: usize) -> Result<Vec<IndexEntry>> {
+        self.ks[keyspace_id(inspect::keyspace(index))]
+            .range(inspect::after(after))
+            .take(limit)
+            .map(|g| {
+                let (k, v) = g.into_inner()?;
+                Ok(IndexEntry {
+                    key: inspect::decode(index, &k, &v)?,
+                    position: k.to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    fn has_index_key(&self, key: &IndexKey) -> Result<bool> {
+        inspect::holds(key, |name, k| self.read(keyspace_id(name), k))
     }
 }
 
-impl FjallStore {
-    fn decode_indexes(&self) -> Result<IndexEntries> {
-        super::inspect::decode_indexes(&|name, visit| {
-            let ks = KEYSPACES.iter().position(|n| *n == name).expect("a keyspace");
-            for g in self.ks[ks].iter() {
-                let (k, v) = g.into_inner()?;
-                visit(&k, &v)?;
-            }
-            Ok(())
-        })
-    }
+fn keyspace_id(name: &str) -> usize {
+    KEYSPACES.iter().position(|n| *n == name).expect("a keyspace")
 }
 
 #[cfg(test)]
