@@ -17,6 +17,7 @@
 //! needs no lock for its checks and holds the audit chain's end itself.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::mpsc;
 use std::thread;
 
@@ -229,13 +230,18 @@ impl Done {
     }
 }
 
+/// The group's own keys need no protection against crafted collisions (they are checked
+/// once and dropped with the group), so a fast hasher serves them.
+type BuildHasher = BuildHasherDefault<rustc_hash::FxHasher>;
+
 /// One group: its batch, and what it has written so far, which later writes of the
 /// group see as stored.
 struct Group<'a> {
     engine: &'a Engine,
     batch: OwnedWriteBatch,
-    /// Keys this group wrote in the keyspaces whose keys are checked, with their values.
-    written: HashMap<(usize, Vec<u8>), Vec<u8>>,
+    /// Keys this group wrote in the keyspaces whose keys are checked, with their values,
+    /// one map per keyspace (looked up by borrowed key: no allocation per check).
+    written: Vec<HashMap<Vec<u8>, Vec<u8>, BuildHasher>>,
     /// The last version of each template this group wrote.
     templates: HashMap<String, u32>,
 }
@@ -257,21 +263,21 @@ impl<'a> Group<'a> {
         Group {
             engine,
             batch: engine.db.batch(),
-            written: HashMap::new(),
+            written: (0..super::KEYSPACES.len()).map(|_| HashMap::default()).collect(),
             templates: HashMap::new(),
         }
     }
 
     /// The value of `k` as this group sees it: written earlier in it, or stored.
     fn get(&self, ks: usize, k: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(v) = self.written.get(&(ks, k.to_vec())) {
+        if let Some(v) = self.written[ks].get(k) {
             return Ok(Some(v.clone()));
         }
         Ok(self.engine.ks[ks].get(k)?.map(|v| v.to_vec()))
     }
 
     fn contains(&self, ks: usize, k: &[u8]) -> Result<bool> {
-        if self.written.contains_key(&(ks, k.to_vec())) {
+        if self.written[ks].contains_key(k) {
             return Ok(true);
         }
         Ok(self.engine.ks[ks].contains_key(k)?)
@@ -281,7 +287,7 @@ impl<'a> Group<'a> {
     fn put(&mut self, ks: usize, k: Vec<u8>, v: Vec<u8>, seen: bool) {
         if seen {
             self.batch.insert(&self.engine.ks[ks], k.as_slice(), v.as_slice());
-            self.written.insert((ks, k), v);
+            self.written[ks].insert(k, v);
         } else {
             self.batch.insert(&self.engine.ks[ks], k, v);
         }
@@ -399,7 +405,7 @@ impl<'a> Group<'a> {
         let id = new.identifier.as_bytes();
         self.put(RECORDS, id.to_vec(), codec::encode_record(&new.record), false);
         // Records are checked for presence only: remember the key, not the record.
-        self.written.insert((RECORDS, id.to_vec()), Vec::new());
+        self.written[RECORDS].insert(id.to_vec(), Vec::new());
         if let Some(e) = &new.first_event {
             self.put_event(&new.identifier, e);
         }
@@ -532,7 +538,7 @@ impl<'a> Group<'a> {
             codec::encode_signed(&entry.key_id, &entry.signature, &entry.bytes),
             false,
         );
-        self.written.insert((AUDIT, k.to_vec()), Vec::new());
+        self.written[AUDIT].insert(k.to_vec(), Vec::new());
         *link = Some(next);
         Ok(entry.seq)
     }
