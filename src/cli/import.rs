@@ -56,8 +56,8 @@ pub struct ImportArgs {
     /// Rows per atomic, durable batch.
     #[arg(long, default_value_t = 2000)]
     pub batch_size: usize,
-    /// Store page cache in MB. The import writes far more than it reads back, and the
-    /// process's peak memory grows with this; the server's default is 256.
+    /// The store's block cache in MiB. The import writes far more than it reads back;
+    /// the server's default is 64.
     #[arg(long, env = "ELICENCE_IMPORT_CACHE_MB", default_value_t = 32)]
     pub cache_mb: u64,
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
