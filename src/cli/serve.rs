@@ -125,6 +125,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        let shutdown = shutdown_signal()?;
         tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), data_dir = %args.repository.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
         spawn_reload_on_sighup(state.directory.clone(), args.departments.clone());
         // Backups and checks of the running server go through this socket.
@@ -136,7 +137,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             (tokio::spawn(endpoint.run(async move { let _ = stopped.await; })), stop)
         };
-        server::run(listener, state, limits, tls, shutdown_signal()).await?;
+        server::run(listener, state, limits, tls, shutdown).await?;
         #[cfg(unix)]
         {
             let _ = control.1.send(());
@@ -148,23 +149,28 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not
+/// when the future is first polled: a signal that arrives as soon as the server reports
+/// it is serving still shuts it down gracefully.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown requested; draining requests");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested; draining requests");
+    })
 }
 
 /// On SIGHUP, reloads the departments file; a bad file is rejected and the old one kept.
