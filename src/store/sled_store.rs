@@ -326,14 +326,7 @@ impl Store for SledStore {
     fn query(&self, q: &IndexQuery, after: Option<&[u8]>, limit: usize) -> Result<Page> {
         let (name, start, end) = codec::index_range(q);
         let tree = &self.trees[TREE_NAMES.iter().position(|n| *n == name).expect("an index tree")];
-        let range_start = match after {
-            Some(a) if a >= start.as_slice() && a < end.as_slice() => {
-                let mut s = a.to_vec();
-                s.push(0);
-                s
-            }
-            _ => start,
-        };
+        let range_start = codec::continue_after(start, &end, after);
         let mut page = Page::default();
         let mut last = None;
         for kv in tree.range(range_start..end) {

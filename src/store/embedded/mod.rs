@@ -259,14 +259,7 @@ impl Store for FjallStore {
     fn query(&self, q: &IndexQuery, after: Option<&[u8]>, limit: usize) -> Result<Page> {
         let (name, start, end) = codec::index_range(q);
         let ks = KEYSPACES.iter().position(|n| *n == name).expect("an index keyspace");
-        let range_start = match after {
-            Some(a) if a >= start.as_slice() && a < end.as_slice() => {
-                let mut s = a.to_vec();
-                s.push(0);
-                s
-            }
-            _ => start,
-        };
+        let range_start = codec::continue_after(start, &end, after);
         let mut page = Page::default();
         for g in self.ks[ks].range(range_start..end) {
             let k = g.key()?;
