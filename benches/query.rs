@@ -97,6 +97,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // As the CLI does: files the in-process server creates in the store stay private, so
+    // `serve` (the soak on this store) accepts the directory.
+    // SAFETY: umask only sets this process's file-creation mask.
+    unsafe { libc::umask(0o077) };
     let n = env_usize("BENCH_LICENCES", 1_000_000);
     let queries = env_usize("BENCH_QUERIES", 100_000);
     let concurrency = env_usize("BENCH_CONCURRENCY", 32);
