@@ -5,8 +5,10 @@
 //! `cargo bench --bench soak` runs 10 minutes; `SOAK_SECS`, `SOAK_CONCURRENCY` and
 //! `SOAK_INTERVAL_SECS` change the duration, callers and reporting interval;
 //! `SOAK_DATA_DIR` runs it on an existing store (e.g. the 1,000,000 licences `cargo
-//! bench --bench query` leaves in `BENCH_DIR`) instead of an empty one. The server runs
-//! as its own process so its memory is measured alone.
+//! bench --bench query` leaves in `BENCH_DIR`) instead of an empty one; `SOAK_WRAP` runs
+//! the server under a profiler (e.g. `SOAK_WRAP="heaptrack -o /tmp/soak"`; the RSS column
+//! is then the wrapper's). The server runs as its own process so its memory is measured
+//! alone.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -185,7 +187,20 @@ fn main() {
         .unwrap()
         .as_secs()
         % 1_000_000;
-    let mut server = Command::new(env!("CARGO_BIN_EXE_elicence"))
+    let wrap: Vec<String> = std::env::var("SOAK_WRAP")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let mut server = match wrap.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(env!("CARGO_BIN_EXE_elicence"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_elicence")),
+    };
+    server
         // One client process sends everything: the per-client public rate limit is off.
         .args([
             "serve",
@@ -198,9 +213,8 @@ fn main() {
         .arg(&data)
         .current_dir(root)
         .env("ELICENCE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start elicence serve");
+        .stderr(Stdio::piped());
+    let mut server = server.spawn().expect("start elicence serve");
     let pid = server.id();
     // The server logs `elicence serving listen=ADDR` once it accepts connections.
     let mut log = BufReader::new(server.stderr.take().unwrap()).lines();
