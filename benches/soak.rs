@@ -285,9 +285,9 @@ fn main() {
         counters.errors.load(Ordering::Relaxed)
     });
     // SIGTERM: the server drains, flushes and exits. A wrapper (SOAK_WRAP) does not pass
-    // the signal on, so its children get it directly.
+    // the signal on, so the server under it gets it directly.
     if !wrap.is_empty() {
-        let _ = Command::new("pkill").args(["-TERM", "-P"]).arg(pid.to_string()).status();
+        let _ = Command::new("pkill").args(["-TERM", "-x", "elicence", "-P"]).arg(pid.to_string()).status();
     }
     let _ = Command::new("kill").arg(pid.to_string()).status();
     let status = server.wait().unwrap();
