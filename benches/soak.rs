@@ -287,7 +287,10 @@ fn main() {
     // SIGTERM: the server drains, flushes and exits. A wrapper (SOAK_WRAP) does not pass
     // the signal on, so the server under it gets it directly.
     if !wrap.is_empty() {
-        let _ = Command::new("pkill").args(["-TERM", "-x", "elicence", "-P"]).arg(pid.to_string()).status();
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-x", "elicence", "-P"])
+            .arg(pid.to_string())
+            .status();
     }
     let _ = Command::new("kill").arg(pid.to_string()).status();
     let status = server.wait().unwrap();

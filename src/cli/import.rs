@@ -60,6 +60,10 @@ pub struct ImportArgs {
     /// the server's default is 64.
     #[arg(long, env = "ELICENCE_IMPORT_CACHE_MB", default_value_t = 32)]
     pub cache_mb: u64,
+    /// The store's write buffer (all memtables together) in MiB, when the import creates
+    /// the store; an existing store keeps the size it was created with.
+    #[arg(long, env = "ELICENCE_WRITE_BUFFER_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_buffer_mb: u64,
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
     /// Who runs the import, as the first event of every imported record names them
@@ -155,8 +159,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         &RepositoryConfig {
             data_dir: args.data_dir.clone(),
             store: EmbeddedConfig {
-                cache_bytes: args.cache_mb * 1024 * 1024,
-                ..EmbeddedConfig::default()
+                cache_bytes: args.cache_mb << 20,
+                write_buffer_bytes: args.write_buffer_mb << 20,
             },
             keys: args.keys.clone(),
             allow_insecure_key_permissions: args.allow_insecure_key_permissions,

@@ -39,6 +39,10 @@ pub struct RepositoryArgs {
     /// licences; docs/OPERATIONS.md).
     #[arg(long, env = "ELICENCE_CACHE_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub cache_mb: u64,
+    /// The store's write buffer (all memtables together) in MiB, fixed when the store is
+    /// created (docs/OPERATIONS.md).
+    #[arg(long, env = "ELICENCE_WRITE_BUFFER_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_buffer_mb: u64,
 }
 
 impl RepositoryArgs {
@@ -49,7 +53,7 @@ impl RepositoryArgs {
             data_dir: self.data_dir.clone(),
             store: EmbeddedConfig {
                 cache_bytes: self.cache_mb << 20,
-                ..EmbeddedConfig::default()
+                write_buffer_bytes: self.write_buffer_mb << 20,
             },
             keys: self.keys.clone(),
             allow_insecure_key_permissions: self.allow_insecure_key_permissions,

@@ -8,8 +8,8 @@
 //! `persist(SyncData)` (an fdatasync of the journal) covers it.
 //!
 //! Memory is bounded by configuration, not by the number of licences: the block cache
-//! (`cache_bytes`) and the memtables (`max_memtable_bytes` per keyspace), fjall's own
-//! knobs.
+//! (`cache_bytes`) and the write buffer (`write_buffer_bytes`, shared out among the
+//! keyspaces by how much each one is written; see `memtable_sizes`).
 
 mod backup;
 mod committer;
@@ -70,18 +70,34 @@ const SEQUENCE_BLOCK: u64 = 1_000;
 pub struct EmbeddedConfig {
     /// Block cache shared by every keyspace.
     pub cache_bytes: u64,
-    /// One keyspace's active memtable (there are twelve keyspaces; a full memtable is
-    /// sealed and flushed to a table in the background).
-    pub max_memtable_bytes: u64,
+    /// The active memtables of all keyspaces together. A full memtable is sealed and
+    /// flushed to a table in the background; fjall holds writes to a keyspace while it
+    /// has four sealed memtables queued, so the memtables never hold more than five
+    /// times this, and in steady state between one and two times.
+    pub write_buffer_bytes: u64,
 }
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
         EmbeddedConfig {
             cache_bytes: 64 << 20,
-            max_memtable_bytes: 8 << 20,
+            write_buffer_bytes: 32 << 20,
         }
     }
+}
+
+/// Each keyspace's share of the write buffer, in KEYSPACES order, by the bytes one issued
+/// licence writes to it: the record (~1.2 KB) and its access-audit entries (~0.5 KB
+/// each) the most, then the first event, then the small index and request keys. The
+/// catalogue, templates and meta are rarely written and get the floor.
+const WRITE_SHARES: [u64; 12] = [30, 12, 6, 6, 6, 6, 6, 6, 0, 22, 0, 0];
+/// The smallest memtable of any keyspace.
+const MIN_MEMTABLE: u64 = 1 << 20;
+
+/// The memtable size of each keyspace for a write buffer of `total` bytes.
+fn memtable_sizes(total: u64) -> [u64; 12] {
+    let shares: u64 = WRITE_SHARES.iter().sum();
+    WRITE_SHARES.map(|share| (total / shares * share).max(MIN_MEMTABLE))
 }
 
 pub struct FjallStore {
@@ -121,10 +137,11 @@ impl FjallStore {
     pub fn open_with(dir: &Path, config: EmbeddedConfig) -> Result<FjallStore> {
         permissions::create_private(dir)?;
         let db = Database::builder(dir).cache_size(config.cache_bytes).open()?;
-        let memtable = config.max_memtable_bytes;
+        let sizes = memtable_sizes(config.write_buffer_bytes);
         let ks = KEYSPACES
             .iter()
-            .map(|name| db.keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(memtable)))
+            .zip(sizes)
+            .map(|(name, size)| db.keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(size)))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let ceiling = match ks[META].get(SEQUENCE_CEILING)? {
             Some(v) => u64::from_be_bytes(
@@ -386,6 +403,27 @@ fn keyspace_id(name: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The write buffer is shared out whole: the written keyspaces together get the
+    /// configured bytes (less rounding), the records the largest part, and no keyspace
+    /// less than the floor.
+    #[test]
+    fn the_write_buffer_is_shared_out_by_what_each_keyspace_is_written() {
+        let total = 32 << 20;
+        let sizes = memtable_sizes(total);
+        let written: u64 = sizes
+            .iter()
+            .zip(WRITE_SHARES)
+            .filter(|(_, s)| *s > 0)
+            .map(|(b, _)| b)
+            .sum();
+        assert!(written <= total && written > total - 100, "{written}");
+        assert!(sizes.iter().all(|&b| b >= MIN_MEMTABLE));
+        assert_eq!(sizes.iter().max(), Some(&sizes[RECORDS]));
+        assert_eq!(sizes[CATALOG], MIN_MEMTABLE);
+        // A small budget still leaves every keyspace a working memtable.
+        assert!(memtable_sizes(0).iter().all(|&b| b == MIN_MEMTABLE));
+    }
 
     /// fjall creates its files with the process's umask (typically 022 in tests); the
     /// store still leaves a new directory 0700 with every file in it 0600, and tightens
