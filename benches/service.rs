@@ -5,6 +5,7 @@
 //! - VerifyLicence with 64 concurrent callers
 //! - VerifyLicence and IssueLicence from one caller, one call at a time (latency alone)
 //! - the raw Ed25519 sign and verify rates measured in the same run, as the baseline
+//! - ListSigningKeys at the same concurrency: the transport's ceiling on this machine
 //!
 //! `cargo bench --bench service` (env `BENCH_ISSUE`, `BENCH_VERIFY`, `BENCH_CONCURRENCY`,
 //! `BENCH_SEQUENTIAL` change the request counts and concurrency).
@@ -62,6 +63,17 @@ async fn verify_one(channel: Channel, (identifier, verification_code): (String, 
         .await
         .expect("verify");
     assert!(r.into_inner().authentic);
+}
+
+/// The transport's own cost: a public call that touches neither the store nor a
+/// signature (the signing keys are in memory). No call can go faster on this machine
+/// with this client.
+async fn list_keys(channel: Channel) {
+    let r = VerificationServiceClient::new(channel)
+        .list_signing_keys(pb::ListSigningKeysRequest::default())
+        .await
+        .expect("list signing keys");
+    assert!(!r.into_inner().keys.is_empty());
 }
 
 /// The service's own speed: one client sends everything, so the per-client public rate
@@ -123,6 +135,10 @@ fn main() {
             );
         }
         let channels = Arc::new(channels);
+
+        let c = channels.clone();
+        let baseline = run_load(verify_n, concurrency, move |i| list_keys(c[i % c.len()].clone())).await;
+        report("ListSigningKeys (gRPC baseline):", &baseline, verify_n);
 
         let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(issue_n)));
         let (c, ids2) = (channels.clone(), ids.clone());
