@@ -92,3 +92,5 @@ pub fn business_licence(number: String) -> crate::api::pb::Licence {
         ..Default::default()
     }
 }
+
+pub mod postgres;

@@ -1,0 +1,321 @@
+//! A private PostgreSQL server for tests and benchmarks: `initdb` into a temporary
+//! directory and `postgres` on a free port of 127.0.0.1, from Debian's binaries
+//! (`/usr/lib/postgresql/<N>/bin`, or `ELICENCE_PG_BIN`). Nothing is shared with a
+//! PostgreSQL the machine may already run.
+//!
+//! PostgreSQL refuses to run as root. When the tests run as root, the server runs as the
+//! `postgres` user (or `nobody`) through `setpriv`, which also asks the kernel to kill it
+//! when the thread that started it exits, so a failed test leaves no server behind.
+//!
+//! Where the binaries are missing, `Cluster::start_or_skip` fails the test on CI
+//! (`CI=true`: `.ci/run` installs them) and elsewhere says once, on the terminal, that
+//! the PostgreSQL tests were skipped and why.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// The superuser every test cluster is created with (trust authentication, loopback only).
+pub const USER: &str = "elicence";
+
+/// A running private server; dropping it kills the server and removes its files.
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    server: Child,
+    bin: PathBuf,
+}
+
+/// Why PostgreSQL tests cannot run here, if they cannot.
+pub fn unavailable() -> Option<String> {
+    match binaries() {
+        Err(why) => Some(why),
+        Ok(_) if is_root() && run_as().is_none() => {
+            Some("running as root and neither setpriv nor a `postgres` or `nobody` user is available".into())
+        }
+        Ok(_) => None,
+    }
+}
+
+impl Cluster {
+    /// Starts a private server, or returns `None` after saying why the test is skipped
+    /// (outside CI only; on CI a missing PostgreSQL fails the test).
+    pub fn start_or_skip() -> Option<Cluster> {
+        if let Some(why) = unavailable() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("PostgreSQL tests cannot run: {why} (.ci/run installs Debian's postgresql)");
+            }
+            static SAID: Once = Once::new();
+            SAID.call_once(|| {
+                // Straight to the terminal: libtest captures `eprintln!` of passing tests.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: PostgreSQL tests: {why}; `apt-get install postgresql` to run them"
+                );
+            });
+            return None;
+        }
+        Some(Cluster::start().unwrap_or_else(|e| panic!("private PostgreSQL: {e}")))
+    }
+
+    /// Starts a private server with `fsync=off` (tests kill processes, not the machine,
+    /// so nothing acknowledged is lost by it).
+    pub fn start() -> Result<Cluster, String> {
+        Cluster::start_with(&["-c", "fsync=off"])
+    }
+
+    /// Starts a private server with extra `postgres` arguments (e.g. `-c name=value`).
+    pub fn start_with(settings: &[&str]) -> Result<Cluster, String> {
+        let bin = binaries()?;
+        let dir = tempfile::Builder::new()
+            .prefix("elicence-pg")
+            .tempdir()
+            .map_err(|e| format!("temporary directory: {e}"))?;
+        let data = dir.path().join("data");
+        fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+        if let Some((uid, gid)) = run_as() {
+            use std::os::unix::fs::PermissionsExt;
+            // The server's user must reach its data directory inside root's temp dir.
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+            std::os::unix::fs::chown(&data, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+        }
+        let log_path = dir.path().join("server.log");
+        let out = as_server_user(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", USER, "--auth=trust", "--locale=C", "-E", "UTF8", "--no-sync"])
+            .output()
+            .map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        // A free port: bind port 0, note the port, let it go. Another process could take
+        // it in between; the start is then retried on a new port.
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("free port: {e}"))?
+                .port();
+            let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+            let mut server = as_server_user(&bin.join("postgres"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string()])
+                .args(["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="])
+                .args(["-c", "shared_buffers=16MB", "-c", "max_connections=60"])
+                .args(settings)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log)
+                .process_group(0)
+                .spawn()
+                .map_err(|e| format!("postgres: {e}"))?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(status)) = server.try_wait() {
+                    last = format!("postgres exited ({status}): {}", tail(&log_path));
+                    break;
+                }
+                if ready(&bin, port) {
+                    return Ok(Cluster { dir, port, server, bin });
+                }
+                if Instant::now() > deadline {
+                    kill_group(&mut server);
+                    return Err(format!("postgres not ready after 30 s: {}", tail(&log_path)));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Err(last)
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A connection URL for `database` as the test superuser.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgresql://{USER}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Runs SQL through `psql` and returns its unaligned, tuples-only output.
+    pub fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
+        let psql = [self.bin.join("psql"), PathBuf::from("/usr/bin/psql")]
+            .into_iter()
+            .find(|p| p.exists())
+            .ok_or("psql not found")?;
+        let out = Command::new(psql)
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-At", "-d"])
+            .arg(self.url(database))
+            .args(["-c", sql])
+            .output()
+            .map_err(|e| format!("psql: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        kill_group(&mut self.server);
+    }
+}
+
+/// Kills the postmaster and every backend it started (their own process group).
+fn kill_group(server: &mut Child) {
+    let pgid = server.id() as libc::pid_t;
+    // SAFETY: kill(2) on a process group this process created; no memory is involved.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    let _ = server.wait();
+}
+
+fn ready(bin: &Path, port: u16) -> bool {
+    if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        return false;
+    }
+    Command::new(bin.join("pg_isready"))
+        .args([
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            USER,
+            "-d",
+            "postgres",
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn tail(log: &Path) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+/// The directory holding `initdb`, `postgres` and `pg_isready`: `ELICENCE_PG_BIN`, else
+/// the newest `/usr/lib/postgresql/<N>/bin`.
+fn binaries() -> Result<PathBuf, String> {
+    let has_all = |dir: &Path| {
+        ["initdb", "postgres", "pg_isready"]
+            .iter()
+            .all(|b| dir.join(b).exists())
+    };
+    if let Some(dir) = std::env::var_os("ELICENCE_PG_BIN") {
+        let dir = PathBuf::from(dir);
+        return if has_all(&dir) {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "ELICENCE_PG_BIN={} lacks initdb, postgres or pg_isready",
+                dir.display()
+            ))
+        };
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .map_err(|_| "no PostgreSQL server binaries in /usr/lib/postgresql".to_string())?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin)| has_all(bin))
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, bin)| bin)
+        .ok_or_else(|| "no PostgreSQL server binaries in /usr/lib/postgresql".to_string())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The (uid, gid) the server runs as when the tests run as root: `postgres`, else `nobody`.
+fn run_as() -> Option<(u32, u32)> {
+    if !is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        return None;
+    }
+    let id = |user: &str, flag: &str| -> Option<u32> {
+        let out = Command::new("id").args([flag, user]).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())?
+    };
+    ["postgres", "nobody"]
+        .iter()
+        .find_map(|user| Some((id(user, "-u")?, id(user, "-g")?)))
+}
+
+/// `program` run as the server's user: through `setpriv` when we are root (which also
+/// kills it when the starting thread exits), directly otherwise.
+fn as_server_user(program: &Path) -> Command {
+    match run_as() {
+        Some((uid, gid)) => {
+            let mut c = Command::new("/usr/bin/setpriv");
+            c.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={gid}"))
+                .args(["--clear-groups", "--pdeathsig", "KILL", "--"])
+                .arg(program)
+                // initdb and postgres read no home files; keep root's out of reach.
+                .env_remove("HOME");
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A private server starts, answers SQL as the test superuser on loopback, and is
+    /// gone (port closed, files removed) once dropped.
+    #[test]
+    fn a_private_server_answers_and_leaves_nothing_behind() {
+        let Some(pg) = Cluster::start_or_skip() else { return };
+        assert_eq!(pg.psql("postgres", "SELECT 1 + 1").unwrap(), "2");
+        assert_eq!(pg.psql("postgres", "SHOW fsync").unwrap(), "off");
+        assert_eq!(pg.psql("postgres", "SELECT current_user").unwrap(), USER);
+        let err = pg.psql("postgres", "SELECT * FROM no_such_table").unwrap_err();
+        assert!(err.contains("no_such_table"), "{err}");
+        let (port, dir) = (pg.port(), pg.dir.path().to_path_buf());
+        drop(pg);
+        assert!(
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err(),
+            "server still listening"
+        );
+        assert!(!dir.exists(), "cluster files left in {}", dir.display());
+    }
+
+    /// Two servers run side by side, each with its own data: what one test writes no
+    /// other test sees.
+    #[test]
+    fn each_cluster_is_private() {
+        let (Some(a), Some(b)) = (Cluster::start_or_skip(), Cluster::start_or_skip()) else {
+            return;
+        };
+        assert_ne!(a.port(), b.port());
+        a.psql("postgres", "CREATE TABLE only_in_a (x int)").unwrap();
+        assert!(b.psql("postgres", "SELECT * FROM only_in_a").is_err());
+        assert_eq!(a.psql("postgres", "SELECT count(*) FROM only_in_a").unwrap(), "0");
+    }
+}
