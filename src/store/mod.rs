@@ -16,6 +16,7 @@ mod group_commit;
 mod inspect;
 mod pending;
 pub mod permissions;
+pub mod postgres;
 mod sled_store;
 mod snapshot;
 
