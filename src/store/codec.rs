@@ -121,8 +121,6 @@ pub fn decode_audit(k: &[u8], v: &[u8]) -> Result<SignedAuditEntry> {
     })
 }
 
-/// The index (tree or keyspace name, the same in every backend) and the key range an
-/// index query scans.
 /// Where a scan of `start..end` continues after the position `after` (the key of the
 /// last entry returned); a position outside the range starts it over.
 pub fn continue_after(start: Vec<u8>, end: &[u8], after: Option<&[u8]>) -> Vec<u8> {
@@ -136,6 +134,8 @@ pub fn continue_after(start: Vec<u8>, end: &[u8], after: Option<&[u8]>) -> Vec<u
     }
 }
 
+/// The index (tree or keyspace name, the same in every backend) and the key range an
+/// index query scans.
 pub fn index_range(q: &IndexQuery) -> (&'static str, Vec<u8>, Vec<u8>) {
     match q {
         IndexQuery::Holder { code_type, code } => {
