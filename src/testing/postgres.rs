@@ -17,7 +17,7 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The superuser every test cluster is created with (trust authentication, loopback only).
@@ -249,20 +249,24 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// The (uid, gid) the server runs as when the tests run as root: `postgres`, else `nobody`.
+/// The (uid, gid) the server runs as when the tests run as root: `postgres`, else
+/// `nobody`. Looked up once per process.
 fn run_as() -> Option<(u32, u32)> {
-    if !is_root() || !Path::new("/usr/bin/setpriv").exists() {
-        return None;
-    }
-    let id = |user: &str, flag: &str| -> Option<u32> {
-        let out = Command::new("id").args([flag, user]).output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())?
-    };
-    ["postgres", "nobody"]
-        .iter()
-        .find_map(|user| Some((id(user, "-u")?, id(user, "-g")?)))
+    static RUN_AS: OnceLock<Option<(u32, u32)>> = OnceLock::new();
+    *RUN_AS.get_or_init(|| {
+        if !is_root() || !Path::new("/usr/bin/setpriv").exists() {
+            return None;
+        }
+        let id = |user: &str, flag: &str| -> Option<u32> {
+            let out = Command::new("id").args([flag, user]).output().ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())?
+        };
+        ["postgres", "nobody"]
+            .iter()
+            .find_map(|user| Some((id(user, "-u")?, id(user, "-g")?)))
+    })
 }
 
 /// `program` run as the server's user: through `setpriv` when we are root (which also

@@ -43,7 +43,19 @@ pub struct PgStore {
 }
 
 fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Io(format!("postgresql: {}", schema::describe(&e)))
+    StoreError::Io(format!("postgresql: {}", describe(&e)))
+}
+
+/// A database error as the server gave it (SQLSTATE, message, constraint), or the
+/// client's own error otherwise. Never includes connection parameters.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.constraint() {
+            Some(c) => format!("{} ({}, constraint {c})", db.message(), db.code().code()),
+            None => format!("{} ({})", db.message(), db.code().code()),
+        },
+        None => e.to_string(),
+    }
 }
 
 impl PgStore {

@@ -4,7 +4,7 @@
 
 use deadpool_postgres::Client;
 
-use super::pg_error;
+use super::{describe, pg_error};
 use crate::store::{Result, StoreError};
 
 /// `pg_advisory_xact_lock` key of schema changes: "elicence" in ASCII.
@@ -58,16 +58,4 @@ pub async fn migrate(client: &mut Client) -> Result<i32> {
     // Every statement's result was read above, so a COMMIT answered is a COMMIT done.
     tx.commit().await.map_err(pg_error)?;
     Ok(found)
-}
-
-/// A database error as the server gave it (SQLSTATE, message, constraint), or the
-/// client's own error otherwise. Never includes connection parameters.
-pub fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => match db.constraint() {
-            Some(c) => format!("{} ({}, constraint {c})", db.message(), db.code().code()),
-            None => format!("{} ({})", db.message(), db.code().code()),
-        },
-        None => e.to_string(),
-    }
 }
