@@ -1,13 +1,14 @@
-//! Storage: the interface the service holds, its embedded fjall backend (with one
-//! committer that owns every write), and the sled backend of earlier releases, kept to
-//! convert their data directories.
+//! Storage: the interface the service holds; its embedded fjall backend (with one
+//! committer that owns every write); its PostgreSQL backend, for several processes on one
+//! database, where the database gives the guarantees the committer gives; and the sled
+//! backend of earlier releases, kept to convert their data directories.
 //!
 //! The interface speaks in domain terms — signed records, signed events, indexes,
-//! queued writes answered once durable, paged reads — so that another backend (a
-//! PostgreSQL engine for a province-scale deployment) can stand beside fjall without
-//! anything outside this module changing.
+//! queued writes answered once durable, paged reads — and one test suite
+//! (`conformance`) runs against every backend.
 
 mod backup;
+mod batch_rules;
 mod codec;
 #[cfg(test)]
 pub mod conformance;
@@ -389,6 +390,31 @@ mod conformance_runs {
         Arc::new(FjallStore::open(dir).unwrap())
     }
 
+    /// A private PostgreSQL server per test directory, its files inside it; a second
+    /// open of the same directory (a reopen) reaches the same server. The server stops
+    /// when its test's thread ends.
+    fn postgres(dir: &Path) -> Arc<dyn Store> {
+        use crate::testing::postgres::Cluster;
+        static SERVERS: std::sync::Mutex<Vec<(std::path::PathBuf, Cluster)>> = std::sync::Mutex::new(Vec::new());
+        let mut servers = SERVERS.lock().unwrap_or_else(|p| p.into_inner());
+        let url = match servers.iter().find(|(d, _)| d == dir) {
+            Some((_, pg)) => pg.url("postgres"),
+            None => {
+                let pg = Cluster::start_in(dir, &["-c", "fsync=off"]).unwrap();
+                let url = pg.url("postgres");
+                servers.push((dir.to_path_buf(), pg));
+                url
+            }
+        };
+        drop(servers);
+        Arc::new(super::postgres::PgStore::open(&super::postgres::PgConfig { url, pool_size: 8 }).unwrap())
+    }
+
     crate::store_conformance!(on_sled, super::sled);
     crate::store_conformance!(on_fjall, super::fjall);
+    crate::store_conformance!(
+        on_postgres,
+        super::postgres,
+        skip_unless = crate::testing::postgres::available_or_skip
+    );
 }

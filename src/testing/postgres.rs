@@ -25,7 +25,9 @@ pub const USER: &str = "elicence";
 
 /// A running private server; dropping it kills the server and removes its files.
 pub struct Cluster {
-    dir: tempfile::TempDir,
+    /// The temporary directory holding the cluster, when the cluster owns it.
+    _owned: Option<tempfile::TempDir>,
+    dir: PathBuf,
     port: u16,
     server: Child,
     bin: PathBuf,
@@ -42,25 +44,30 @@ pub fn unavailable() -> Option<String> {
     }
 }
 
+/// Whether PostgreSQL tests can run here. If not: on CI (`CI=true`) this panics, since
+/// `.ci/run` installs PostgreSQL; elsewhere it says once, on the terminal, why they are
+/// skipped, and answers `false`.
+pub fn available_or_skip() -> bool {
+    let Some(why) = unavailable() else { return true };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("PostgreSQL tests cannot run: {why} (.ci/run installs Debian's postgresql)");
+    }
+    static SAID: Once = Once::new();
+    SAID.call_once(|| {
+        // Straight to the terminal: libtest captures `eprintln!` of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: PostgreSQL tests: {why}; `apt-get install postgresql` to run them"
+        );
+    });
+    false
+}
+
 impl Cluster {
     /// Starts a private server, or returns `None` after saying why the test is skipped
     /// (outside CI only; on CI a missing PostgreSQL fails the test).
     pub fn start_or_skip() -> Option<Cluster> {
-        if let Some(why) = unavailable() {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL tests cannot run: {why} (.ci/run installs Debian's postgresql)");
-            }
-            static SAID: Once = Once::new();
-            SAID.call_once(|| {
-                // Straight to the terminal: libtest captures `eprintln!` of passing tests.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: PostgreSQL tests: {why}; `apt-get install postgresql` to run them"
-                );
-            });
-            return None;
-        }
-        Some(Cluster::start().unwrap_or_else(|e| panic!("private PostgreSQL: {e}")))
+        available_or_skip().then(|| Cluster::start().unwrap_or_else(|e| panic!("private PostgreSQL: {e}")))
     }
 
     /// Starts a private server with `fsync=off` (tests kill processes, not the machine,
@@ -71,20 +78,29 @@ impl Cluster {
 
     /// Starts a private server with extra `postgres` arguments (e.g. `-c name=value`).
     pub fn start_with(settings: &[&str]) -> Result<Cluster, String> {
-        let bin = binaries()?;
         let dir = tempfile::Builder::new()
             .prefix("elicence-pg")
             .tempdir()
             .map_err(|e| format!("temporary directory: {e}"))?;
-        let data = dir.path().join("data");
+        let mut cluster = Cluster::start_in(dir.path(), settings)?;
+        cluster._owned = Some(dir);
+        Ok(cluster)
+    }
+
+    /// Starts a private server whose files live in `dir` (which must exist; its owner
+    /// removes it). When the tests run as root, `dir` is made reachable (0755) by the
+    /// server's user.
+    pub fn start_in(dir: &Path, settings: &[&str]) -> Result<Cluster, String> {
+        let bin = binaries()?;
+        let data = dir.join("pg-data");
         fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
         if let Some((uid, gid)) = run_as() {
             use std::os::unix::fs::PermissionsExt;
             // The server's user must reach its data directory inside root's temp dir.
-            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
             std::os::unix::fs::chown(&data, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
         }
-        let log_path = dir.path().join("server.log");
+        let log_path = dir.join("pg-server.log");
         let out = as_server_user(&bin.join("initdb"))
             .arg("-D")
             .arg(&data)
@@ -123,7 +139,13 @@ impl Cluster {
                     break;
                 }
                 if ready(&bin, port) {
-                    return Ok(Cluster { dir, port, server, bin });
+                    return Ok(Cluster {
+                        _owned: None,
+                        dir: dir.to_path_buf(),
+                        port,
+                        server,
+                        bin,
+                    });
                 }
                 if Instant::now() > deadline {
                     kill_group(&mut server);
@@ -166,7 +188,7 @@ impl Cluster {
 
     /// The server's log so far.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        fs::read_to_string(self.dir.join("pg-server.log")).unwrap_or_default()
     }
 }
 
@@ -269,8 +291,9 @@ fn run_as() -> Option<(u32, u32)> {
     })
 }
 
-/// `program` run as the server's user: through `setpriv` when we are root (which also
-/// kills it when the starting thread exits), directly otherwise.
+/// `program` run as the server's user: through `setpriv` when we are root. `setpriv` also
+/// has the kernel kill it when the thread that started it exits (a test's thread, or the
+/// process), so no server outlives its test.
 fn as_server_user(program: &Path) -> Command {
     match run_as() {
         Some((uid, gid)) => {
@@ -281,6 +304,11 @@ fn as_server_user(program: &Path) -> Command {
                 .arg(program)
                 // initdb and postgres read no home files; keep root's out of reach.
                 .env_remove("HOME");
+            c
+        }
+        None if Path::new("/usr/bin/setpriv").exists() => {
+            let mut c = Command::new("/usr/bin/setpriv");
+            c.args(["--pdeathsig", "KILL", "--"]).arg(program);
             c
         }
         None => Command::new(program),
@@ -301,7 +329,7 @@ mod tests {
         assert_eq!(pg.psql("postgres", "SELECT current_user").unwrap(), USER);
         let err = pg.psql("postgres", "SELECT * FROM no_such_table").unwrap_err();
         assert!(err.contains("no_such_table"), "{err}");
-        let (port, dir) = (pg.port(), pg.dir.path().to_path_buf());
+        let (port, dir) = (pg.port(), pg.dir.clone());
         drop(pg);
         assert!(
             TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err(),

@@ -1,19 +1,44 @@
 //! The PostgreSQL backend, for several stateless `serve` processes on one database.
 //!
-//! Built so far: the connection pool, its own small runtime, and the versioned schema
-//! (`schema`). The `Store` implementation over it is the next step of the PostgreSQL
-//! issue; until then nothing outside this module and its tests uses it.
+//! Every guarantee the embedded store gives with its single committer is given here by
+//! the database, so that any number of processes can write at once:
+//! - every write is one transaction, its statements pipelined on one connection, and it
+//!   is answered only after `COMMIT` returned (with `synchronous_commit` on, after the
+//!   synchronous standbys have it too);
+//! - numbers per type, request ids and import keys are unique by primary key; a
+//!   licence's events can neither gap nor fork (`events_follow`, `events_pk`);
+//! - serials come from a counter row, reserved in blocks inside committed transactions;
+//! - the access-audit chain is appended in batches under a lock on its head row, so
+//!   every process extends the same chain (`audit`);
+//! - a batch insert goes through binary COPY into a staging table (`copy`).
+//!
+//! The store keeps its own small tokio runtime for the connections: the service layer
+//! is synchronous and calls the store from its blocking threads, the CLI from plain
+//! threads.
 
+mod audit;
+mod copy;
+mod read;
 mod schema;
+mod write;
 
+use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 pub use schema::SCHEMA_VERSION;
 
-use super::{Result, StoreError};
+use super::{
+    pending, BatchOutcome, IndexEntry, IndexKey, IndexName, IndexQuery, NewRecord, Page, Pending, RequestKey, Result,
+    SignedAuditEntry, SignedEvent, Store, StoreError, StoredTemplate, WriteOutcome,
+};
+use crate::audit::AuditSeal;
+use crate::catalog::LicenceType;
+use crate::licence::SignedRecord;
 
 /// Where the database is and how many connections one process may hold.
 #[derive(Clone)]
@@ -33,11 +58,18 @@ impl std::fmt::Debug for PgConfig {
     }
 }
 
+/// Serial numbers reserved per update of the counter row.
+const SEQUENCE_BLOCK: i64 = 1_000;
+
 pub struct PgStore {
-    /// The runtime the pool's connections live on: the service layer is synchronous and
-    /// calls the store from blocking threads.
+    /// The one appender of access-audit entries in this process. Declared first: it is
+    /// stopped (its queue drained) while the runtime still runs.
+    audit: audit::Appender,
+    /// The runtime the pool's connections live on.
     rt: Option<tokio::runtime::Runtime>,
     pool: Pool,
+    /// The next serial number and the end of the block reserved for this process.
+    sequence: Mutex<(u64, u64)>,
     /// The schema version found at open, before migrating (0: a new database).
     found_version: i32,
 }
@@ -56,6 +88,40 @@ fn describe(e: &tokio_postgres::Error) -> String {
         },
         None => e.to_string(),
     }
+}
+
+/// The constraint a unique or foreign-key violation names.
+fn violated(e: &tokio_postgres::Error) -> Option<&str> {
+    let db = e.as_db_error()?;
+    match *db.code() {
+        SqlState::UNIQUE_VIOLATION | SqlState::FOREIGN_KEY_VIOLATION | SqlState::CHECK_VIOLATION => db.constraint(),
+        _ => None,
+    }
+}
+
+/// A deadlock or serialisation failure: the whole transaction may simply be run again.
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+    )
+}
+
+/// A pooled connection, or `Io` naming why none could be had (never the URL).
+async fn connection(pool: &Pool) -> Result<Object> {
+    pool.get().await.map_err(|e| {
+        let why = match &e {
+            deadpool_postgres::PoolError::Backend(b) => describe(b),
+            other => other.to_string(),
+        };
+        StoreError::Io(format!("database unavailable: {why}"))
+    })
+}
+
+/// `bytea` of a signature column as 64 bytes.
+fn signature(v: Vec<u8>, what: &str) -> Result<[u8; 64]> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what}: signature is not 64 bytes")))
 }
 
 impl PgStore {
@@ -86,16 +152,17 @@ impl PgStore {
             .wait_timeout(Some(Duration::from_secs(30)))
             .build()
             .map_err(|e| StoreError::Io(format!("database pool: {e}")))?;
-        let found_version = rt.block_on(async {
-            let mut client = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Io(format!("connecting to the database: {e}")))?;
+        let migrating = pool.clone();
+        let found_version = block_on(&rt, async move {
+            let mut client = connection(&migrating).await?;
             schema::migrate(&mut client).await
         })?;
+        let audit = audit::Appender::start(rt.handle().clone(), pool.clone());
         Ok(PgStore {
+            audit,
             rt: Some(rt),
             pool,
+            sequence: Mutex::new((0, 0)),
             found_version,
         })
     }
@@ -105,6 +172,41 @@ impl PgStore {
         self.found_version
     }
 
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("the runtime lives until drop")
+    }
+
+    /// Runs a read on a pooled connection and waits for it.
+    fn read<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        let pool = self.pool.clone();
+        block_on(self.rt(), async move { f(connection(&pool).await?).await })
+    }
+
+    /// Starts a write on a pooled connection; its answer comes once it is committed or
+    /// refused.
+    fn write<T, F, Fut>(&self, f: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        let (answer, rx) = pending();
+        let pool = self.pool.clone();
+        self.rt().spawn(async move {
+            let r = match connection(&pool).await {
+                Ok(c) => f(c).await,
+                Err(e) => Err(e),
+            };
+            answer.send(r)
+        });
+        rx
+    }
+
     /// Runs `f` with a pooled connection on the store's runtime and waits for it.
     #[cfg(test)]
     fn with_client<T: Send + 'static>(
@@ -112,23 +214,167 @@ impl PgStore {
         f: impl AsyncFnOnce(&deadpool_postgres::Client) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let pool = self.pool.clone();
-        self.rt.as_ref().expect("runtime until drop").block_on(async move {
-            let client = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Io(format!("connecting to the database: {e}")))?;
+        self.rt().block_on(async move {
+            let client = connection(&pool).await?;
             f(&client).await
         })
     }
 }
 
+/// Runs `fut` to completion on the store's runtime from a synchronous caller. A plain
+/// thread drives it itself; a thread of another runtime (a blocking-pool thread of the
+/// server, or a test's executor) hands it to the store's runtime and waits, as
+/// `block_on` may not be called there.
+fn block_on<T: Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    fut: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return rt.block_on(fut);
+    }
+    let (answer, rx) = pending();
+    rt.spawn(async move { answer.send(fut.await) });
+    rx.wait()
+}
+
 impl Drop for PgStore {
     fn drop(&mut self) {
+        self.audit.stop();
         self.pool.close();
         // Dropping a runtime inside another runtime's context panics; this does not wait.
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+impl Store for PgStore {
+    fn next_sequence(&self) -> Result<u64> {
+        let mut s = self.sequence.lock().unwrap_or_else(|p| p.into_inner());
+        if s.0 >= s.1 {
+            // The block is reserved by a committed update before any of it is handed out,
+            // so no other process, and no standby promoted later, hands it out again.
+            let start = self.read(|c| write::reserve_serials(c, SEQUENCE_BLOCK))?;
+            *s = (start, start + SEQUENCE_BLOCK as u64);
+        }
+        let n = s.0;
+        s.0 += 1;
+        Ok(n)
+    }
+
+    fn replayed(&self, key: &RequestKey) -> Result<Option<String>> {
+        let key = key.clone();
+        self.read(move |c| async move { read::replayed(&c, &key).await })
+    }
+
+    fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Pending<WriteOutcome> {
+        self.write(move |c| write::insert(c, new, request))
+    }
+
+    fn reissue(
+        &self,
+        old: &str,
+        supersede: SignedEvent,
+        new: NewRecord,
+        request: Option<RequestKey>,
+    ) -> Pending<WriteOutcome> {
+        let old = old.to_string();
+        self.write(move |c| write::reissue(c, old, supersede, new, request))
+    }
+
+    fn append_event(&self, identifier: &str, event: SignedEvent, request: Option<RequestKey>) -> Pending<WriteOutcome> {
+        let identifier = identifier.to_string();
+        self.write(move |c| write::append(c, identifier, event, request))
+    }
+
+    fn insert_batch(&self, batch: Vec<NewRecord>) -> Pending<BatchOutcome> {
+        self.write(move |c| copy::insert_batch(c, batch))
+    }
+
+    fn get(&self, identifier: &str) -> Result<Option<SignedRecord>> {
+        let identifier = identifier.to_string();
+        self.read(move |c| async move { read::record(&c, &identifier).await })
+    }
+
+    fn find_number(&self, type_code: &str, number: &str) -> Result<Option<String>> {
+        let (type_code, number) = (type_code.to_string(), number.to_string());
+        self.read(move |c| async move { read::number_owner(&c, &type_code, &number).await })
+    }
+
+    fn events(&self, identifier: &str) -> Result<Vec<SignedEvent>> {
+        let identifier = identifier.to_string();
+        self.read(move |c| async move { read::events(&c, &identifier).await })
+    }
+
+    fn query(&self, q: &IndexQuery, after: Option<&[u8]>, limit: usize) -> Result<Page> {
+        let (q, after) = (q.clone(), after.map(<[u8]>::to_vec));
+        self.read(move |c| async move { read::query(&c, &q, after.as_deref(), limit).await })
+    }
+
+    fn append_audit(&self, seal: AuditSeal) -> Pending<u64> {
+        self.audit.append(seal)
+    }
+
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<SignedAuditEntry>> {
+        self.read(move |c| async move { read::audit_range(&c, from, limit).await })
+    }
+
+    fn last_audit(&self) -> Result<Option<SignedAuditEntry>> {
+        self.read(|c| async move { read::last_audit(&c).await })
+    }
+
+    fn put_type(&self, t: &LicenceType) -> Pending<()> {
+        let code = t.code.clone();
+        let json = serde_json::to_string(t).expect("licence type serialises");
+        self.write(move |c| write::put_type(c, code, json))
+    }
+
+    fn get_type(&self, code: &str) -> Result<Option<LicenceType>> {
+        let code = code.to_string();
+        self.read(move |c| async move { read::licence_type(&c, &code).await })
+    }
+
+    fn list_types(&self) -> Result<Vec<LicenceType>> {
+        self.read(|c| async move { read::licence_types(&c).await })
+    }
+
+    fn put_template(&self, t: StoredTemplate) -> Pending<u32> {
+        self.write(move |c| write::put_template(c, t))
+    }
+
+    fn get_template(&self, id: &str, version: Option<u32>) -> Result<Option<StoredTemplate>> {
+        let id = id.to_string();
+        self.read(move |c| async move { read::template(&c, &id, version).await })
+    }
+
+    fn latest_templates(&self) -> Result<Vec<StoredTemplate>> {
+        self.read(|c| async move { read::latest_templates(&c).await })
+    }
+
+    /// Every write is answered after its commit: there is nothing more to wait for.
+    fn sync(&self) -> Pending<()> {
+        let (answer, rx) = pending();
+        answer.send(Ok(()));
+        rx
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn identifiers(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let after = after.map(str::to_string);
+        self.read(move |c| async move { read::identifiers(&c, after.as_deref(), limit).await })
+    }
+
+    fn index_page(&self, index: IndexName, after: Option<&[u8]>, limit: usize) -> Result<Vec<IndexEntry>> {
+        let after = after.map(<[u8]>::to_vec);
+        self.read(move |c| async move { read::index_page(&c, index, after.as_deref(), limit).await })
+    }
+
+    fn has_index_key(&self, key: &IndexKey) -> Result<bool> {
+        let key = key.clone();
+        self.read(move |c| async move { read::has_index_key(&c, &key).await })
     }
 }
 
@@ -258,5 +504,51 @@ mod tests {
             }
         );
         assert!(!debug.contains("s3cret"), "{debug}");
+    }
+
+    /// Two processes on one database append to one audit chain at once: every entry gets
+    /// its own seq, the seqs run 0..n without a gap, and each entry links to the one
+    /// before it, whichever process wrote it. Their serials never meet.
+    #[test]
+    fn two_stores_on_one_database_share_one_chain_and_never_share_a_serial() {
+        use crate::audit::AuditEntry;
+        let Some(pg) = Cluster::start_or_skip() else { return };
+        let (a, b) = (
+            PgStore::open(&config(&pg)).unwrap(),
+            PgStore::open(&config(&pg)).unwrap(),
+        );
+        let (seqs, serials): (Vec<u64>, Vec<u64>) = std::thread::scope(|s| {
+            fn run(store: &PgStore) -> (Vec<u64>, Vec<u64>) {
+                use crate::audit::test_seal;
+                let pending: Vec<_> = (0..300).map(|_| store.append_audit(test_seal("two"))).collect();
+                let serials: Vec<u64> = (0..1500).map(|_| store.next_sequence().unwrap()).collect();
+                let seqs: Vec<u64> = pending.into_iter().map(|p| p.wait().unwrap()).collect();
+                (seqs, serials)
+            }
+            let (ha, hb) = (s.spawn(|| run(&a)), s.spawn(|| run(&b)));
+            let (mut x, y) = (ha.join().unwrap(), hb.join().unwrap());
+            x.0.extend(y.0);
+            x.1.extend(y.1);
+            x
+        });
+        let mut sorted = seqs.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..600).collect::<Vec<_>>());
+        let mut unique = serials.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), serials.len(), "a serial was handed out twice");
+        let entries = a.audit_range(0, 1000).unwrap();
+        assert_eq!(entries.len(), 600);
+        for pair in entries.windows(2) {
+            let next = AuditEntry::from_canonical(&pair[1].bytes).unwrap();
+            assert_eq!(
+                next.prev_digest,
+                hex::encode(crate::licence::signing::digest(&pair[0].bytes)),
+                "entry {} does not follow {}",
+                pair[1].seq,
+                pair[0].seq
+            );
+        }
     }
 }
