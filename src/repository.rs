@@ -11,7 +11,7 @@ use crate::catalog::{types, LicenceType};
 use crate::clock::Clock;
 use crate::registry::Registry;
 use crate::render::{read_dir_texts, Renderer};
-use crate::store::{open_embedded, EmbeddedConfig, EmbeddedStore};
+use crate::store::{OpenedStore, Store, StoreLocation};
 
 /// Where the rendering font comes from.
 #[derive(Debug, Clone)]
@@ -26,9 +26,9 @@ pub enum Font {
 /// What a repository is opened from.
 #[derive(Debug, Clone)]
 pub struct RepositoryConfig {
-    /// Data directory of the embedded store (its permissions are the caller's check).
-    pub data_dir: PathBuf,
-    pub store: EmbeddedConfig,
+    /// The embedded store's data directory (its permissions are the caller's check), or
+    /// the database.
+    pub store: StoreLocation,
     /// Directory holding `keyring.toml` and the signing keys.
     pub keys: PathBuf,
     /// Accept private key files readable by group or others.
@@ -45,30 +45,33 @@ pub struct RepositoryConfig {
 /// An opened repository.
 pub struct Repository {
     pub registry: Arc<Registry>,
-    /// The store itself, for the operator's commands (backup, check) and the control
-    /// endpoint.
-    pub store: Arc<EmbeddedStore>,
+    /// The store the registry holds.
+    pub store: Arc<dyn Store>,
+    /// The backend, for what only it does (the embedded store's control endpoint and
+    /// backups).
+    pub opened: OpenedStore,
     pub renderer: Option<Renderer>,
     /// The keys are the public development example.
     pub example_keys: bool,
 }
 
 impl Repository {
-    /// Opens the store in `config.data_dir` and assembles the repository over it.
+    /// Opens the store at `config.store` and assembles the repository over it.
     pub fn open(config: &RepositoryConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Repository> {
-        let store = open_embedded(&config.data_dir, config.store).with_context(|| {
-            format!(
-                "opening {} (is `elicence serve` running on it?)",
-                config.data_dir.display()
-            )
+        let opened = OpenedStore::open(&config.store).with_context(|| match &config.store {
+            StoreLocation::Embedded { dir, .. } => {
+                format!("opening {} (is `elicence serve` running on it?)", dir.display())
+            }
+            StoreLocation::Postgres(_) => "opening the database".to_string(),
         })?;
-        Repository::assemble(Arc::new(store), config, clock)
+        Repository::assemble(opened, config, clock)
     }
 
-    /// Assembles the repository over a store already open (`config.data_dir` and
-    /// `config.store` are not used).
+    /// Assembles the repository over a store already open (`config.store` is not used).
+    /// An empty store is seeded under the store's startup lock, so that processes
+    /// starting together on one database seed it once.
     pub fn assemble(
-        store: Arc<EmbeddedStore>,
+        opened: OpenedStore,
         config: &RepositoryConfig,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Repository> {
@@ -84,6 +87,8 @@ impl Repository {
             Some(dir) if dir.exists() => types::load_dir(dir).map_err(anyhow::Error::msg)?,
             _ => Vec::new(),
         };
+        let store = opened.store();
+        let seeding = opened.startup_lock().context("taking the database's startup lock")?;
         let registry = Registry::new(store.clone(), Arc::new(keys.ring), clock, seed)?;
         if let (Some(dir), Some(renderer)) = (&config.seed_layouts, &renderer) {
             if registry.templates().is_empty() && dir.exists() {
@@ -98,9 +103,11 @@ impl Repository {
                 tracing::info!(templates = n, dir = %dir.display(), "templates stored on first start");
             }
         }
+        drop(seeding);
         Ok(Repository {
             registry: Arc::new(registry),
             store,
+            opened,
             renderer,
             example_keys: keys.example,
         })

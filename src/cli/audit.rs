@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::data_dir::DataDirAccess;
+use super::data_dir::StoreArgs;
 use crate::audit::ChainVerifier;
 use crate::keys::{KeyringFile, KEYRING_FILE};
 use crate::licence::signing::{self, PublicKeyInfo};
-use crate::store::{open_embedded, Store};
+use crate::store::OpenedStore;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -29,14 +29,13 @@ pub enum AuditCommand {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Data directory of the store (the server must not be running on it).
-    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
-    pub data_dir: PathBuf,
+    /// The store (a data directory the server must not be running on, or a database,
+    /// which may be in use).
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Directory holding `keyring.toml` and the public keys.
     #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
     pub keys: PathBuf,
-    #[command(flatten)]
-    pub data_dir_access: DataDirAccess,
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
@@ -68,13 +67,16 @@ fn public_keys(dir: &Path) -> anyhow::Result<Vec<PublicKeyInfo>> {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    if !args.data_dir.exists() {
-        anyhow::bail!("{} does not exist", args.data_dir.display());
+    if let Some(dir) = args.store.embedded_dir() {
+        if !dir.exists() {
+            anyhow::bail!("{} does not exist", dir.display());
+        }
     }
-    args.data_dir_access.enforce(&args.data_dir)?;
+    let location = args.store.location(Default::default())?;
     let keys = public_keys(&args.keys)?;
-    let store = open_embedded(&args.data_dir, Default::default())
-        .with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let store = OpenedStore::open(&location)
+        .with_context(|| format!("opening {}", args.store.describe()))?
+        .store();
     let mut chain = ChainVerifier::new(keys);
     loop {
         let batch = store.audit_range(chain.count(), 1024)?;

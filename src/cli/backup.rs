@@ -12,24 +12,22 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::data_dir::DataDirAccess;
+use super::data_dir::{DataDirAccess, StoreArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::control;
 use crate::licence::record::rfc3339;
 use crate::registry::Registry;
 use crate::repository::{Font, Repository, RepositoryConfig};
-use crate::store::{check_backup, open_embedded, EmbeddedStore};
+use crate::store::{check_backup, open_embedded, EmbeddedStore, OpenedStore, StoreLocation};
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// Data directory of the store (of a running server or a stopped one).
-    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
-    pub data_dir: PathBuf,
+    /// The store (of a running server or a stopped one).
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Backup file to write (mode 0600; refused if it exists).
     #[arg(long)]
     pub out: PathBuf,
-    #[command(flatten)]
-    pub data_dir_access: DataDirAccess,
 }
 
 #[derive(Debug, Args)]
@@ -51,20 +49,25 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Data directory of the store (of a running server or a stopped one).
-    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
-    pub data_dir: PathBuf,
-    /// Directory holding `keyring.toml` (used when no server runs on the directory).
+    /// The store (of a running server or a stopped one; a database may be in use).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Directory holding `keyring.toml` (not used when a server answers on the data
+    /// directory's control socket).
     #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
     pub keys: PathBuf,
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
-    #[command(flatten)]
-    pub data_dir_access: DataDirAccess,
 }
 
 pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
-    args.data_dir_access.enforce(&args.data_dir)?;
+    let StoreLocation::Embedded { dir: data_dir, .. } = args.store.location(Default::default())? else {
+        bail!(
+            "a backup of a PostgreSQL store in elicence's own format is not built yet: back the \
+             database up with PostgreSQL's tools (pg_basebackup, or pg_dump of the database; \
+             docs/OPERATIONS.md)"
+        );
+    };
     let started = Instant::now();
     let partial = {
         let mut p = args.out.clone().into_os_string();
@@ -84,7 +87,7 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     // `mode` applies only to a file it creates; a stale `.partial` keeps its own.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("restricting {}", partial.display()))?;
-    let result = write_backup(&args.data_dir, file);
+    let result = write_backup(&data_dir, file);
     let summary = result.and_then(|from| {
         // Read back what reached the disk: a stream cut short by the server is refused here.
         let s = check_backup(std::fs::File::open(&partial)?).context("the backup written does not check")?;
@@ -108,7 +111,7 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::metadata(&args.out)?.len();
     eprintln!(
         "backup of {} ({from}) written to {}: {} entries ({} licences, {} events, {} audit entries), {bytes} bytes in {:.2} s, sha256 {}",
-        args.data_dir.display(),
+        data_dir.display(),
         args.out.display(),
         summary.entries,
         summary.count("records"),
@@ -163,17 +166,20 @@ fn open_stopped(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
     })
 }
 
-fn registry(store: EmbeddedStore, keys: &Path, allow_insecure: bool) -> anyhow::Result<Arc<Registry>> {
+fn registry(store: OpenedStore, keys: &Path, allow_insecure: bool) -> anyhow::Result<Arc<Registry>> {
     let config = RepositoryConfig {
-        data_dir: PathBuf::new(),
-        store: Default::default(),
+        // Not used: the store is open.
+        store: StoreLocation::Embedded {
+            dir: PathBuf::new(),
+            config: Default::default(),
+        },
         keys: keys.to_path_buf(),
         allow_insecure_key_permissions: allow_insecure,
         seed_catalog: None,
         seed_layouts: None,
         font: Font::None,
     };
-    Ok(Repository::assemble(Arc::new(store), &config, Arc::new(SystemClock))?.registry)
+    Ok(Repository::assemble(store, &config, Arc::new(SystemClock))?.registry)
 }
 
 pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
@@ -196,12 +202,23 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     let store = open_embedded(&args.data_dir, Default::default())?;
-    check_store(store, &args.keys, args.allow_insecure_key_permissions)
+    check_store(
+        OpenedStore::Embedded(Arc::new(store)),
+        &args.keys,
+        args.allow_insecure_key_permissions,
+    )
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    args.data_dir_access.enforce(&args.data_dir)?;
-    if let Some(mut stream) = control::connect(&args.data_dir)? {
+    let data_dir = match args.store.location(Default::default())? {
+        StoreLocation::Embedded { dir, .. } => dir,
+        // Any number of processes may use a database: check it directly.
+        pg @ StoreLocation::Postgres(_) => {
+            let store = OpenedStore::open(&pg).context("opening the database")?;
+            return check_store(store, &args.keys, args.allow_insecure_key_permissions);
+        }
+    };
+    if let Some(mut stream) = control::connect(&data_dir)? {
         stream.write_all(b"check\n")?;
         let mut reader = BufReader::new(stream);
         expect_ok(&mut reader)?;
@@ -214,14 +231,18 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         });
     }
-    let store = open_stopped(&args.data_dir)?;
-    check_store(store, &args.keys, args.allow_insecure_key_permissions)
+    let store = open_stopped(&data_dir)?;
+    check_store(
+        OpenedStore::Embedded(Arc::new(store)),
+        &args.keys,
+        args.allow_insecure_key_permissions,
+    )
 }
 
 /// Checks every signature, chain and index of `store`, prints the report, and exits 1
 /// on any problem.
 pub(super) fn check_store(
-    store: EmbeddedStore,
+    store: OpenedStore,
     keys: &Path,
     allow_insecure_key_permissions: bool,
 ) -> anyhow::Result<ExitCode> {

@@ -3,12 +3,123 @@
 //! refused — or, when the operator allows it, used with a loud warning. The same
 //! treatment as private keys readable by others (`--allow-insecure-key-permissions`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::store::permissions;
+use crate::store::postgres::PgConfig;
+use crate::store::{permissions, EmbeddedConfig, StoreLocation};
+
+/// A database URL. It may hold a password, so it never appears in `Debug` output, logs
+/// or errors; `--help` does not show the value of its environment variable.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        // Parsed here for a clear error at the command line, not at the first query.
+        s.parse::<tokio_postgres::Config>()
+            .map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+        Ok(DatabaseUrl(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl DatabaseUrl {
+    /// Where it points, for logs: users, hosts, ports and database; never the password.
+    pub fn describe(&self) -> String {
+        let Ok(c) = self.0.parse::<tokio_postgres::Config>() else {
+            return "<unparsable database URL>".into();
+        };
+        let hosts: Vec<String> = c
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let host = match h {
+                    tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                    #[cfg(unix)]
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                };
+                match c.get_ports().get(i).or(c.get_ports().first()) {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                }
+            })
+            .collect();
+        format!(
+            "postgresql://{}@{}/{}",
+            c.get_user().unwrap_or("?"),
+            hosts.join(","),
+            c.get_dbname().unwrap_or("?")
+        )
+    }
+}
+
+/// Where a command finds the store: the embedded store's data directory, or a
+/// PostgreSQL database.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory of the embedded store (not used with --database-url).
+    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
+    pub data_dir: PathBuf,
+    /// Keep the store in PostgreSQL instead of a data directory:
+    /// `postgresql://USER[:PASSWORD]@HOST[:PORT][,HOST2[:PORT]]/DATABASE`, with
+    /// `?target_session_attrs=read-write` to find the primary among several hosts after a
+    /// failover (docs/SCALING.md). Several processes may serve one database.
+    #[arg(long, env = "ELICENCE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
+    /// Connections to the database this process keeps open at most.
+    #[arg(long, env = "ELICENCE_DATABASE_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool_size: u32,
+    #[command(flatten)]
+    pub data_dir_access: DataDirAccess,
+}
+
+impl StoreArgs {
+    /// Makes files this process creates private, checks the data directory (of an
+    /// embedded store), and says where the store is.
+    pub fn location(&self, embedded: EmbeddedConfig) -> anyhow::Result<StoreLocation> {
+        match &self.database_url {
+            Some(url) => {
+                private_umask();
+                Ok(StoreLocation::Postgres(PgConfig {
+                    url: url.0.clone(),
+                    pool_size: self.database_pool_size as usize,
+                }))
+            }
+            None => {
+                self.data_dir_access.enforce(&self.data_dir)?;
+                Ok(StoreLocation::Embedded {
+                    dir: self.data_dir.clone(),
+                    config: embedded,
+                })
+            }
+        }
+    }
+
+    /// The data directory, unless the store is in a database.
+    pub fn embedded_dir(&self) -> Option<&Path> {
+        self.database_url.is_none().then_some(self.data_dir.as_path())
+    }
+
+    /// Where the store is, for logs (no password).
+    pub fn describe(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.describe(),
+            None => self.data_dir.display().to_string(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct DataDirAccess {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
-use super::data_dir::DataDirAccess;
+use super::data_dir::StoreArgs;
 use crate::clock::SystemClock;
 use crate::import::{
     open_source, run_import, Encoding, Format, MapOptions, Mapping, Progress, ReadOptions, RejectWriter, RowMapper,
@@ -29,8 +29,8 @@ pub struct ImportArgs {
     /// Mapping file (docs/IMPORT.md).
     #[arg(long)]
     pub mapping: PathBuf,
-    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
     pub keys: PathBuf,
     #[arg(long, env = "ELICENCE_CATALOG", default_value = "templates/catalog")]
@@ -56,11 +56,11 @@ pub struct ImportArgs {
     /// Rows per atomic, durable batch.
     #[arg(long, default_value_t = 2000)]
     pub batch_size: usize,
-    /// The store's block cache in MiB. The import writes far more than it reads back;
+    /// The embedded store's block cache in MiB. The import writes far more than it reads back;
     /// the server's default is 64.
     #[arg(long, env = "ELICENCE_IMPORT_CACHE_MB", default_value_t = 32)]
     pub cache_mb: u64,
-    /// The store's write buffer (all memtables together) in MiB, when the import creates
+    /// The embedded store's write buffer (all memtables together) in MiB, when the import creates
     /// the store; an existing store keeps the size it was created with.
     #[arg(long, env = "ELICENCE_WRITE_BUFFER_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_buffer_mb: u64,
@@ -72,8 +72,6 @@ pub struct ImportArgs {
     pub operator: Option<String>,
     #[command(flatten)]
     pub xlsx: XlsxLimitArgs,
-    #[command(flatten)]
-    pub data_dir_access: DataDirAccess,
 }
 
 /// What an XLSX file may unpack to (docs/IMPORT.md), for `import` and `serve`. A file
@@ -138,7 +136,10 @@ fn operator_name(flag: Option<&str>) -> anyhow::Result<String> {
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let operator = operator_name(args.operator.as_deref())?;
-    args.data_dir_access.enforce(&args.data_dir)?;
+    let location = args.store.location(EmbeddedConfig {
+        cache_bytes: args.cache_mb << 20,
+        write_buffer_bytes: args.write_buffer_mb << 20,
+    })?;
     let mapping = Mapping::load(&args.mapping)?;
     let read = ReadOptions {
         format: args
@@ -157,11 +158,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     };
     let repo = Repository::open(
         &RepositoryConfig {
-            data_dir: args.data_dir.clone(),
-            store: EmbeddedConfig {
-                cache_bytes: args.cache_mb << 20,
-                write_buffer_bytes: args.write_buffer_mb << 20,
-            },
+            store: location,
             keys: args.keys.clone(),
             allow_insecure_key_permissions: args.allow_insecure_key_permissions,
             seed_catalog: Some(args.catalog.clone()),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::data_dir::DataDirAccess;
+use super::data_dir::StoreArgs;
 use crate::clock::SystemClock;
 use crate::render::{Renderer, DEFAULT_FONT_PATH};
 use crate::repository::{Font, Repository, RepositoryConfig};
@@ -14,9 +14,8 @@ use crate::store::EmbeddedConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct RepositoryArgs {
-    /// Data directory of the embedded store.
-    #[arg(long, env = "ELICENCE_DATA_DIR", default_value = "./elicence-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Directory holding `keyring.toml` and the signing keys.
     #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
     pub keys: PathBuf,
@@ -33,13 +32,11 @@ pub struct RepositoryArgs {
     /// Accept private key files readable by group or others.
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
-    #[command(flatten)]
-    pub data_dir_access: DataDirAccess,
-    /// The store's block cache in MiB (its memory does not grow with the number of
+    /// The embedded store's block cache in MiB (its memory does not grow with the number of
     /// licences; docs/OPERATIONS.md).
     #[arg(long, env = "ELICENCE_CACHE_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub cache_mb: u64,
-    /// The store's write buffer (all memtables together) in MiB, fixed when the store is
+    /// The embedded store's write buffer (all memtables together) in MiB, fixed when the store is
     /// created (docs/OPERATIONS.md).
     #[arg(long, env = "ELICENCE_WRITE_BUFFER_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_buffer_mb: u64,
@@ -48,26 +45,24 @@ pub struct RepositoryArgs {
 impl RepositoryArgs {
     /// The repository's configuration from these arguments (the font and the seeds
     /// included).
-    pub fn config(&self) -> RepositoryConfig {
-        RepositoryConfig {
-            data_dir: self.data_dir.clone(),
-            store: EmbeddedConfig {
+    pub fn config(&self) -> anyhow::Result<RepositoryConfig> {
+        Ok(RepositoryConfig {
+            store: self.store.location(EmbeddedConfig {
                 cache_bytes: self.cache_mb << 20,
                 write_buffer_bytes: self.write_buffer_mb << 20,
-            },
+            })?,
             keys: self.keys.clone(),
             allow_insecure_key_permissions: self.allow_insecure_key_permissions,
             seed_catalog: Some(self.catalog.clone()),
             seed_layouts: Some(self.layouts.clone()),
             font: Font::File(self.font.clone()),
-        }
+        })
     }
 
-    /// Checks the data directory's permissions, then opens the repository on the
-    /// system clock. Its renderer is always there.
+    /// Checks the data directory's permissions (of an embedded store), then opens the
+    /// repository on the system clock. Its renderer is always there.
     pub fn open(&self) -> anyhow::Result<(Repository, Renderer)> {
-        self.data_dir_access.enforce(&self.data_dir)?;
-        let mut repo = Repository::open(&self.config(), Arc::new(SystemClock))?;
+        let mut repo = Repository::open(&self.config()?, Arc::new(SystemClock))?;
         let renderer = repo.renderer.take().expect("the font is part of the configuration");
         Ok((repo, renderer))
     }

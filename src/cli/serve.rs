@@ -96,7 +96,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let directory = Directory::load(&args.departments)
         .map_err(anyhow::Error::msg)
         .context("loading departments")?;
-    let repo_store = repo.store.clone();
+    let embedded = repo.opened.embedded().cloned();
     let state = AppState {
         registry: repo.registry,
         directory: DirectoryHandle::new(directory),
@@ -126,22 +126,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let shutdown = shutdown_signal()?;
-        tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), data_dir = %args.repository.data_dir.display(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
+        tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), store = %args.repository.store.describe(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
         spawn_reload_on_sighup(state.directory.clone(), args.departments.clone());
-        // Backups and checks of the running server go through this socket.
+        // Backups and checks of a running embedded store go through this socket (a
+        // database is backed up and checked directly).
         #[cfg(unix)]
-        let control = {
-            let data_dir = &args.repository.data_dir;
-            let endpoint = crate::control::ControlEndpoint::bind(data_dir, repo_store, state.registry.clone())
-                .with_context(|| format!("binding the control socket in {}", data_dir.display()))?;
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            (tokio::spawn(endpoint.run(async move { let _ = stopped.await; })), stop)
+        let control = match (embedded, args.repository.store.embedded_dir()) {
+            (Some(store), Some(data_dir)) => {
+                let endpoint = crate::control::ControlEndpoint::bind(data_dir, store, state.registry.clone())
+                    .with_context(|| format!("binding the control socket in {}", data_dir.display()))?;
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                Some((tokio::spawn(endpoint.run(async move { let _ = stopped.await; })), stop))
+            }
+            _ => None,
         };
         server::run(listener, state, limits, tls, shutdown).await?;
         #[cfg(unix)]
-        {
-            let _ = control.1.send(());
-            let _ = control.0.await;
+        if let Some((task, stop)) = control {
+            let _ = stop.send(());
+            let _ = task.await;
         }
         tracing::info!("stopped; store flushed");
         Ok::<_, anyhow::Error>(())

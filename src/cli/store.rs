@@ -99,5 +99,9 @@ fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     let store = crate::store::open_embedded(&args.data_dir, Default::default())?;
-    check_store(store, &args.keys, args.allow_insecure_key_permissions)
+    check_store(
+        crate::store::OpenedStore::Embedded(std::sync::Arc::new(store)),
+        &args.keys,
+        args.allow_insecure_key_permissions,
+    )
 }

@@ -45,6 +45,62 @@ pub fn open_embedded(dir: &std::path::Path, config: EmbeddedConfig) -> Result<Em
     }
     FjallStore::open_with(dir, config)
 }
+/// Where a repository's store is: a data directory, or a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    Embedded {
+        dir: std::path::PathBuf,
+        config: EmbeddedConfig,
+    },
+    Postgres(postgres::PgConfig),
+}
+
+/// A store as opened: the interface the service holds, and the backend itself for what
+/// only it does (the embedded store's control socket and file backups; the database's
+/// startup lock).
+#[derive(Clone)]
+pub enum OpenedStore {
+    Embedded(std::sync::Arc<EmbeddedStore>),
+    Postgres(std::sync::Arc<postgres::PgStore>),
+}
+
+impl OpenedStore {
+    /// Opens the store at `location` (creating an embedded one, or the database schema,
+    /// if there is none yet).
+    pub fn open(location: &StoreLocation) -> Result<OpenedStore> {
+        Ok(match location {
+            StoreLocation::Embedded { dir, config } => {
+                OpenedStore::Embedded(std::sync::Arc::new(open_embedded(dir, *config)?))
+            }
+            StoreLocation::Postgres(pg) => OpenedStore::Postgres(std::sync::Arc::new(postgres::PgStore::open(pg)?)),
+        })
+    }
+
+    pub fn store(&self) -> std::sync::Arc<dyn Store> {
+        match self {
+            OpenedStore::Embedded(s) => s.clone(),
+            OpenedStore::Postgres(s) => s.clone(),
+        }
+    }
+
+    pub fn embedded(&self) -> Option<&std::sync::Arc<EmbeddedStore>> {
+        match self {
+            OpenedStore::Embedded(s) => Some(s),
+            OpenedStore::Postgres(_) => None,
+        }
+    }
+
+    /// Held while a starting process seeds an empty store (catalogue, templates), so
+    /// that processes starting together on one database seed it once. The embedded
+    /// store has one process by construction: nothing to hold.
+    pub fn startup_lock(&self) -> Result<Option<postgres::StartupLock>> {
+        match self {
+            OpenedStore::Embedded(_) => Ok(None),
+            OpenedStore::Postgres(s) => s.startup_lock().map(Some),
+        }
+    }
+}
+
 pub use pending::{pending, Answer, Pending};
 pub use permissions::OpenDataDir;
 pub use sled_store::SledStore;

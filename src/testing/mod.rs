@@ -10,7 +10,7 @@ use crate::catalog::Directory;
 use crate::clock::Clock;
 use crate::render::{Renderer, DEFAULT_FONT_PATH};
 use crate::repository::{Font, Repository, RepositoryConfig};
-use crate::store::EmbeddedStore;
+use crate::store::{EmbeddedStore, StoreLocation};
 
 /// The source tree's root.
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -39,8 +39,10 @@ pub fn state_with_keys(
 ) -> (AppState, Arc<EmbeddedStore>) {
     let root = Path::new(ROOT);
     let config = RepositoryConfig {
-        data_dir: data_dir.to_path_buf(),
-        store: Default::default(),
+        store: StoreLocation::Embedded {
+            dir: data_dir.to_path_buf(),
+            config: Default::default(),
+        },
         keys: keys_dir.to_path_buf(),
         allow_insecure_key_permissions: false,
         seed_catalog: Some(root.join("templates/catalog")),
@@ -53,7 +55,7 @@ pub fn state_with_keys(
         directory: DirectoryHandle::new(directory),
         renderer: repo.renderer.expect("font loaded"),
     };
-    let store = repo.store;
+    let store = repo.opened.embedded().expect("an embedded store").clone();
     (state, store)
 }
 

@@ -58,6 +58,26 @@ impl std::fmt::Debug for PgConfig {
     }
 }
 
+/// Session advisory lock held while a process seeds an empty database: "elicence" + 1.
+const STARTUP_LOCK_KEY: i64 = 0x656c_6963_656e_6366;
+
+/// The startup lock, held until dropped.
+pub struct StartupLock {
+    connection: Option<Object>,
+    rt: tokio::runtime::Handle,
+}
+
+impl Drop for StartupLock {
+    fn drop(&mut self) {
+        if let Some(c) = self.connection.take() {
+            // Closing the session releases the lock, whatever state the connection is in.
+            let client = Object::take(c);
+            let _guard = self.rt.enter();
+            drop(client);
+        }
+    }
+}
+
 /// Serial numbers reserved per update of the counter row.
 const SEQUENCE_BLOCK: i64 = 1_000;
 
@@ -164,6 +184,22 @@ impl PgStore {
             pool,
             sequence: Mutex::new((0, 0)),
             found_version,
+        })
+    }
+
+    /// Takes the database's startup lock (a session advisory lock on a connection of
+    /// its own), waiting for another process that holds it; released when the guard is
+    /// dropped.
+    pub fn startup_lock(&self) -> Result<StartupLock> {
+        let connection = self.read(|c| async move {
+            c.execute("SELECT pg_advisory_lock($1)", &[&STARTUP_LOCK_KEY])
+                .await
+                .map_err(pg_error)?;
+            Ok(c)
+        })?;
+        Ok(StartupLock {
+            connection: Some(connection),
+            rt: self.rt().handle().clone(),
         })
     }
 
