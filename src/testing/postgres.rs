@@ -110,51 +110,101 @@ impl Cluster {
         if !out.status.success() {
             return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
         }
-        // A free port: bind port 0, note the port, let it go. Another process could take
-        // it in between; the start is then retried on a new port.
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .and_then(|l| l.local_addr())
-                .map_err(|e| format!("free port: {e}"))?
-                .port();
-            let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-            let mut server = as_server_user(&bin.join("postgres"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string()])
-                .args(["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="])
-                .args(["-c", "shared_buffers=16MB", "-c", "max_connections=60"])
-                .args(settings)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().map_err(|e| e.to_string())?)
-                .stderr(log)
-                .process_group(0)
-                .spawn()
-                .map_err(|e| format!("postgres: {e}"))?;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(Some(status)) = server.try_wait() {
-                    last = format!("postgres exited ({status}): {}", tail(&log_path));
-                    break;
-                }
-                if ready(&bin, port) {
-                    return Ok(Cluster {
-                        _owned: None,
-                        dir: dir.to_path_buf(),
-                        port,
-                        server,
-                        bin,
-                    });
-                }
-                if Instant::now() > deadline {
-                    kill_group(&mut server);
-                    return Err(format!("postgres not ready after 30 s: {}", tail(&log_path)));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        let (server, port) = launch(&bin, &data, &log_path, settings)?;
+        Ok(Cluster {
+            _owned: None,
+            dir: dir.to_path_buf(),
+            port,
+            server,
+            bin,
+        })
+    }
+
+    /// A hot standby of `self`, streaming from it (`pg_basebackup -R`), in a temporary
+    /// directory of its own. To make it synchronous, start the primary with
+    /// `-c synchronous_standby_names=*`; the standby itself names none, so that once
+    /// promoted it does not wait for a standby of its own.
+    pub fn standby(&self, settings: &[&str]) -> Result<Cluster, String> {
+        let owned = tempfile::Builder::new()
+            .prefix("elicence-pg-standby")
+            .tempdir()
+            .map_err(|e| format!("temporary directory: {e}"))?;
+        let dir = owned.path().to_path_buf();
+        let data = dir.join("pg-data");
+        fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+        if let Some((uid, gid)) = run_as() {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+            std::os::unix::fs::chown(&data, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
         }
-        Err(last)
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // pg_basebackup keeps an existing directory's mode; the server wants 0700.
+            fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
+        }
+        let basebackup = [self.bin.join("pg_basebackup"), PathBuf::from("/usr/bin/pg_basebackup")]
+            .into_iter()
+            .find(|p| p.exists())
+            .ok_or("pg_basebackup not found")?;
+        let out = as_server_user(&basebackup)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER, "-D"])
+            .arg(&data)
+            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
+            .output()
+            .map_err(|e| format!("pg_basebackup: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "pg_basebackup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let mut all = vec!["-c", "synchronous_standby_names="];
+        all.extend_from_slice(settings);
+        let (server, port) = launch(&self.bin, &data, &dir.join("pg-server.log"), &all)?;
+        Ok(Cluster {
+            _owned: Some(owned),
+            dir,
+            port,
+            server,
+            bin: self.bin.clone(),
+        })
+    }
+
+    /// Waits until a standby streams synchronously from this server.
+    pub fn wait_for_sync_standby(&self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.psql("postgres", "SELECT sync_state FROM pg_stat_replication")? == "sync" {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err("no synchronous standby after 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the server and every backend at once (SIGKILL), as a crash of its machine
+    /// would stop it; its files stay until the cluster is dropped.
+    pub fn kill(&mut self) {
+        kill_group(&mut self.server);
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub fn promote(&self) -> Result<(), String> {
+        let out = as_server_user(&self.bin.join("pg_ctl"))
+            .args(["promote", "-w", "-t", "60", "-D"])
+            .arg(self.dir.join("pg-data"))
+            .output()
+            .map_err(|e| format!("pg_ctl promote: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "pg_ctl promote failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(())
     }
 
     /// The server's port on 127.0.0.1.
@@ -196,6 +246,49 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         kill_group(&mut self.server);
     }
+}
+
+/// Starts `postgres` on `data` on a free port of 127.0.0.1 and waits until it accepts
+/// connections. A port is found by binding port 0 and letting it go; another process
+/// could take it in between, so the start is retried on a new port.
+fn launch(bin: &Path, data: &Path, log_path: &Path, settings: &[&str]) -> Result<(Child, u16), String> {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("free port: {e}"))?
+            .port();
+        let log = File::create(log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let mut server = as_server_user(&bin.join("postgres"))
+            .arg("-D")
+            .arg(data)
+            .args(["-p", &port.to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="])
+            .args(["-c", "shared_buffers=16MB", "-c", "max_connections=60"])
+            .args(settings)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("postgres: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = server.try_wait() {
+                last = format!("postgres exited ({status}): {}", tail(log_path));
+                break;
+            }
+            if ready(bin, port) {
+                return Ok((server, port));
+            }
+            if Instant::now() > deadline {
+                kill_group(&mut server);
+                return Err(format!("postgres not ready after 30 s: {}", tail(log_path)));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Err(last)
 }
 
 /// Kills the postmaster and every backend it started (their own process group).

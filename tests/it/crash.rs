@@ -9,13 +9,15 @@
 //! `ELICENCE_CRASH_CYCLES=100 cargo test --test it crash:: -- --nocapture --test-threads 1`
 //! (`ELICENCE_CRASH_SEED` repeats a run).
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use elicence::import::{gen_sample, SampleFormat};
+use elicence::store::postgres::{PgConfig, PgStore};
 use elicence::store::FjallStore;
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -59,6 +61,39 @@ impl Rng {
     }
 }
 
+/// Where the binary under test keeps its store.
+#[derive(Debug, Clone)]
+pub enum Place {
+    Dir(PathBuf),
+    /// A database URL.
+    Database(String),
+}
+
+impl Place {
+    /// The command-line options that point a command at the store.
+    pub fn args(&self) -> [OsString; 2] {
+        match self {
+            Place::Dir(d) => ["--data-dir".into(), d.into()],
+            Place::Database(url) => ["--database-url".into(), url.into()],
+        }
+    }
+
+    /// Every identifier stored, read directly (no server may be running on a data
+    /// directory).
+    fn identifiers(&self) -> Vec<String> {
+        match self {
+            Place::Dir(d) => stored_identifiers(&FjallStore::open(d).unwrap()),
+            Place::Database(url) => stored_identifiers(
+                &PgStore::open(&PgConfig {
+                    url: url.clone(),
+                    pool_size: 2,
+                })
+                .unwrap(),
+            ),
+        }
+    }
+}
+
 /// A running `elicence serve` and the address it reported.
 pub struct Served {
     pub child: Child,
@@ -71,17 +106,15 @@ pub struct Served {
 /// signal), which names the bound address. Its stderr keeps being drained, into `logs`
 /// when given.
 pub async fn serve_binary(data: &Path, log_filter: &str, logs: Option<Arc<Mutex<Vec<String>>>>) -> Served {
+    serve_on(&Place::Dir(data.to_path_buf()), log_filter, logs).await
+}
+
+/// As [`serve_binary`], on a data directory or a database.
+pub async fn serve_on(place: &Place, log_filter: &str, logs: Option<Arc<Mutex<Vec<String>>>>) -> Served {
     let mut child = Command::new(BIN)
         .current_dir(ROOT)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--verify-rate-per-client",
-            "0",
-            "--data-dir",
-        ])
-        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--verify-rate-per-client", "0"])
+        .args(place.args())
         .env("ELICENCE_LOG", log_filter)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
@@ -119,15 +152,16 @@ pub async fn serve_binary(data: &Path, log_filter: &str, logs: Option<Arc<Mutex<
     }
 }
 
-async fn serve(data: &Path) -> Served {
-    serve_binary(data, "info", None).await
+async fn serve(place: &Place) -> Served {
+    serve_on(place, "info", None).await
 }
 
-fn check_store(data: &Path) -> String {
+/// `elicence check` of the store, which must find no problem; its report.
+pub fn check_store(place: &Place) -> String {
     let out = Command::new(BIN)
         .current_dir(ROOT)
-        .args(["check", "--data-dir"])
-        .arg(data)
+        .arg("check")
+        .args(place.args())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -141,10 +175,23 @@ fn check_store(data: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_survives_sigkill_under_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    sigkill_loop(Place::Dir(tmp.path().join("data"))).await;
+}
+
+/// The same on PostgreSQL: a process killed mid-transaction loses nothing acknowledged
+/// and leaves nothing half-written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_postgres_survives_sigkill_under_load() {
+    let Some(pg) = elicence::testing::postgres::Cluster::start_or_skip() else {
+        return;
+    };
+    sigkill_loop(Place::Database(pg.url("postgres"))).await;
+}
+
+async fn sigkill_loop(data: Place) {
     let n = cycles(3);
     let mut rng = Rng::from_env();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
     let mut all: Vec<Acked> = Vec::new();
     let mut pending: Vec<Acked> = Vec::new();
     let started = Instant::now();
@@ -201,14 +248,27 @@ async fn serve_survives_sigkill_under_load() {
 
 #[test]
 fn import_survives_repeated_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    import_kill_loop(tmp.path(), Place::Dir(tmp.path().join("data")));
+}
+
+/// The same through binary COPY into PostgreSQL.
+#[test]
+fn import_into_postgres_survives_repeated_sigkill() {
+    let Some(pg) = elicence::testing::postgres::Cluster::start_or_skip() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    import_kill_loop(tmp.path(), Place::Database(pg.url("postgres")));
+}
+
+fn import_kill_loop(tmp: &Path, data: Place) {
     let n = cycles(3);
     let mut rng = Rng::from_env();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
     let rows = 3000;
     let mut bytes = Vec::new();
     gen_sample(rows, 7, SampleFormat::CsvUtf8, false, &mut bytes).unwrap();
-    let input = tmp.path().join("legacy.csv");
+    let input = tmp.join("legacy.csv");
     std::fs::write(&input, bytes).unwrap();
     let cmd = || {
         let mut c = Command::new(BIN);
@@ -219,8 +279,8 @@ fn import_survives_repeated_sigkill() {
                 "--mapping",
                 "templates/mappings/sample.toml",
             ])
-            .args(["--allow-rejects", "--batch-size", "100", "--data-dir"])
-            .arg(&data)
+            .args(["--allow-rejects", "--batch-size", "100"])
+            .args(data.args())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         c
@@ -235,8 +295,13 @@ fn import_survives_repeated_sigkill() {
         }
         child.wait().unwrap();
     }
-    assert!(cmd().status().unwrap().success());
-    let report = tmp.path().join("legacy.csv.rejects.csv");
+    let last = cmd().stderr(Stdio::piped()).output().unwrap();
+    assert!(
+        last.status.success(),
+        "the last run failed: {}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    let report = tmp.join("legacy.csv.rejects.csv");
     let text = std::fs::read_to_string(&report).unwrap();
     let rejected = text
         .lines()
@@ -244,7 +309,7 @@ fn import_survives_repeated_sigkill() {
         .filter_map(|l| l.split(',').next())
         .collect::<std::collections::HashSet<_>>()
         .len() as u64;
-    let ids = stored_identifiers(&FjallStore::open(&data).unwrap());
+    let ids = data.identifiers();
     assert_eq!(ids.len() as u64, rows - rejected, "every good row exactly once");
     let out = check_store(&data);
     // Several pages of records and of each index: the check walked every one.

@@ -17,6 +17,7 @@ mod offline;
 mod pdf;
 mod privacy;
 mod query;
+mod replicas;
 mod secrets;
 mod store_migrate;
 mod templates;

@@ -37,8 +37,15 @@ pub enum Acked {
 pub type Log = Arc<Mutex<Vec<Acked>>>;
 
 /// Runs `workers` tasks until `stop` turns true (or a call fails, e.g. the server died).
-/// Request ids and licence numbers start with `prefix`, unique per run.
-pub async fn drive(channel: Channel, prefix: String, workers: usize, stop: watch::Receiver<bool>, log: Log) {
+/// Request ids and licence numbers start with `prefix`, unique per run. Answers the
+/// error each worker stopped on, if any.
+pub async fn drive(
+    channel: Channel,
+    prefix: String,
+    workers: usize,
+    stop: watch::Receiver<bool>,
+    log: Log,
+) -> Vec<tonic::Status> {
     let mut tasks = Vec::new();
     for w in 0..workers {
         let mut client = LicenceServiceClient::new(channel.clone());
@@ -49,15 +56,18 @@ pub async fn drive(channel: Channel, prefix: String, workers: usize, stop: watch
             let mut i = 0u32;
             while !*stop.borrow() {
                 i += 1;
-                if step(&mut client, &prefix, i, &log).await.is_err() {
-                    return;
-                }
+                step(&mut client, &prefix, i, &log).await?;
             }
+            Ok(())
         }));
     }
+    let mut errors = Vec::new();
     for t in tasks {
-        let _ = t.await;
+        if let Ok(Err(e)) = t.await {
+            errors.push(e);
+        }
     }
+    errors
 }
 
 /// Issue one licence; amend every third, suspend every fourth.

@@ -1,0 +1,185 @@
+//! Several `elicence serve` processes on one PostgreSQL database, and a failover of the
+//! database itself, through the real binary and a private PostgreSQL server (skipped
+//! with a message where PostgreSQL is not installed; required on CI).
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use elicence::testing::postgres::Cluster;
+use tokio::sync::watch;
+
+use crate::common::*;
+use crate::crash::{check_store, serve_on, Place, Served};
+use crate::workload::{self, Acked};
+
+const BIN: &str = env!("CARGO_BIN_EXE_elicence");
+
+/// Runs the write workload through `served` for `secs` seconds; answers what was
+/// acknowledged and the errors workers stopped on.
+async fn load(served: &Served, prefix: &str, secs: f64) -> (Vec<Acked>, Vec<tonic::Status>) {
+    let log: workload::Log = Arc::new(Mutex::new(Vec::new()));
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(workload::drive(
+        served.channel.clone(),
+        prefix.to_string(),
+        6,
+        stopped,
+        log.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let _ = stop.send(true);
+    let errors = task.await.unwrap();
+    let acked = log.lock().unwrap().clone();
+    (acked, errors)
+}
+
+fn stop(served: Served) {
+    let mut child = served.child;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn issued(acked: &[Acked]) -> Vec<(&str, &str)> {
+    acked
+        .iter()
+        .filter_map(|a| match a {
+            Acked::Issued { number, identifier, .. } => Some((number.as_str(), identifier.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `elicence audit verify` of the store: the whole chain verifies; its report.
+fn audit_verify(place: &Place) -> String {
+    let out = Command::new(BIN)
+        .current_dir(ROOT)
+        .args(["audit", "verify"])
+        .args(place.args())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.starts_with("OK"),
+        "audit verify failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Two processes started together on an empty database (one creates the schema and
+/// seeds it, the other waits), then issuing, amending and suspending at once: no call
+/// fails, no identifier (serial) or number is handed out twice, each process answers a
+/// retry of a request the other acknowledged with the first result, every licence
+/// verifies through either, the one audit chain verifies and the check finds no problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serves_share_one_database() {
+    let Some(pg) = Cluster::start_or_skip() else { return };
+    let place = Place::Database(pg.url("postgres"));
+    let (a, b) = tokio::join!(serve_on(&place, "info", None), serve_on(&place, "info", None));
+    let ((acked_a, errors_a), (acked_b, errors_b)) = tokio::join!(load(&a, "a", 3.0), load(&b, "b", 3.0));
+    assert!(errors_a.is_empty() && errors_b.is_empty(), "{errors_a:?} {errors_b:?}");
+    let all: Vec<(&str, &str)> = issued(&acked_a).into_iter().chain(issued(&acked_b)).collect();
+    assert!(all.len() > 20, "the load acknowledged almost nothing: {}", all.len());
+    let identifiers: HashSet<&str> = all.iter().map(|(_, id)| *id).collect();
+    assert_eq!(identifiers.len(), all.len(), "an identifier was handed out twice");
+    // Each process sees, and replays, what the other wrote.
+    workload::verify_acked(b.channel.clone(), &acked_a, true).await;
+    workload::verify_acked(a.channel.clone(), &acked_b, true).await;
+    stop(a);
+    stop(b);
+    let report = tokio::task::spawn_blocking({
+        let place = place.clone();
+        move || (check_store(&place), audit_verify(&place))
+    })
+    .await
+    .unwrap();
+    let expected_versions = all.len()
+        + acked_a
+            .iter()
+            .chain(&acked_b)
+            .filter(|a| matches!(a, Acked::Amended { .. }))
+            .count();
+    assert!(
+        report.0.contains(&format!("{expected_versions} licences")),
+        "{}",
+        report.0
+    );
+    eprintln!(
+        "two processes: {} operations; {}; {}",
+        acked_a.len() + acked_b.len(),
+        report.0.trim(),
+        report.1.trim()
+    );
+}
+
+/// The database's primary dies (SIGKILL) under issue load, with a synchronous hot
+/// standby; the standby is promoted, and the service, given both hosts with
+/// `target_session_attrs=read-write`, carries on against it without a restart. Every
+/// licence acknowledged before the kill is there and verifies, and retries of its
+/// requests replay it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_carries_on_after_the_primary_database_fails_over() {
+    if !elicence::testing::postgres::available_or_skip() {
+        return;
+    }
+    let mut primary = Cluster::start_with(&["-c", "fsync=off", "-c", "synchronous_standby_names=*"]).unwrap();
+    let standby = primary.standby(&["-c", "fsync=off"]).unwrap();
+    primary.wait_for_sync_standby().unwrap();
+    let url = format!(
+        "postgresql://elicence@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        primary.port(),
+        standby.port()
+    );
+    let place = Place::Database(url);
+    let served = serve_on(&place, "info", None).await;
+
+    let log: workload::Log = Arc::new(Mutex::new(Vec::new()));
+    let (stop_load, stopped) = watch::channel(false);
+    let task = tokio::spawn(workload::drive(
+        served.channel.clone(),
+        "f".into(),
+        6,
+        stopped,
+        log.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    primary.kill();
+    // The workers stop on their first failed call.
+    let _ = stop_load.send(true);
+    let errors = task.await.unwrap();
+    let before: Vec<Acked> = log.lock().unwrap().clone();
+    assert!(before.len() > 5, "the load acknowledged almost nothing before the kill");
+    assert!(
+        errors.iter().all(|e| e.code() == tonic::Code::Unavailable),
+        "calls during the outage fail as unavailable: {errors:?}"
+    );
+    standby.promote().unwrap();
+
+    // The same process, without a restart, reaches the promoted standby: new writes
+    // succeed (after the pool has dropped its dead connections).
+    let mut carried_on = false;
+    for _ in 0..60 {
+        let (acked, errors) = load(&served, &format!("g{}", rand_suffix()), 0.5).await;
+        if errors.is_empty() && !acked.is_empty() {
+            carried_on = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(carried_on, "the service did not carry on against the promoted standby");
+    workload::verify_acked(served.channel.clone(), &before, true).await;
+    stop(served);
+    eprintln!(
+        "failover: {} operations acknowledged before the primary was killed, all present after promotion",
+        before.len()
+    );
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
