@@ -41,8 +41,12 @@ impl CatalogService for CatalogApi {
             "elicence.v1.CatalogService/ListLicenceTypes",
             req,
             |_, ListLicenceTypesRequest {}| async move {
-                let types = registry.list_types().into_iter().map(type_to_pb).collect();
-                Ok(ListLicenceTypesResponse { types })
+                // Off the executor: the catalogue may reload from a shared database.
+                let registry = registry.clone();
+                let types = blocking(move || Ok(registry.list_types())).await?;
+                Ok(ListLicenceTypesResponse {
+                    types: types.into_iter().map(type_to_pb).collect(),
+                })
             },
         )
         .await
@@ -54,7 +58,10 @@ impl CatalogService for CatalogApi {
             &self.state,
             "elicence.v1.CatalogService/GetLicenceType",
             req,
-            |_, GetLicenceTypeRequest { code }| async move { Ok(type_to_pb(registry.get_type(code.trim())?)) },
+            |_, GetLicenceTypeRequest { code }| async move {
+                let registry = registry.clone();
+                Ok(type_to_pb(blocking(move || Ok(registry.get_type(code.trim())?)).await?))
+            },
         )
         .await
     }

@@ -68,7 +68,10 @@ impl TemplateService for TemplateApi {
                     return Err(Invalid::new("id", "is required").into());
                 }
                 let version = (version != 0).then_some(version);
-                let layout = registry.template(id.trim(), version)?;
+                // Off the executor: an old version is read from the store, and the
+                // current ones may reload from a shared database.
+                let registry = registry.clone();
+                let layout = blocking(move || Ok(registry.template(id.trim(), version)?)).await?;
                 Ok(template_to_pb(&layout))
             },
         )
@@ -85,8 +88,11 @@ impl TemplateService for TemplateApi {
             "elicence.v1.TemplateService/ListTemplates",
             req,
             |_, ListTemplatesRequest {}| async move {
-                let templates = registry.templates().iter().map(|l| template_to_pb(l)).collect();
-                Ok(ListTemplatesResponse { templates })
+                let registry = registry.clone();
+                let templates = blocking(move || Ok(registry.templates())).await?;
+                Ok(ListTemplatesResponse {
+                    templates: templates.iter().map(|l| template_to_pb(l)).collect(),
+                })
             },
         )
         .await

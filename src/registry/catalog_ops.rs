@@ -27,6 +27,13 @@ impl Catalogue {
         })
     }
 
+    /// Replaces what is held with what the store holds.
+    pub(super) fn reload(&self, store: &dyn Store) -> Result<()> {
+        let types = store.list_types()?;
+        *self.types.write().expect("types lock") = types.into_iter().map(|t| (t.code.clone(), t)).collect();
+        Ok(())
+    }
+
     pub(super) fn get(&self, code: &str) -> Option<LicenceType> {
         self.types.read().expect("types lock").get(code).cloned()
     }
@@ -44,6 +51,7 @@ impl Catalogue {
 
 impl Registry {
     pub fn list_types(&self) -> Vec<LicenceType> {
+        self.fresh();
         self.catalogue.list()
     }
 

@@ -79,6 +79,10 @@ pub struct Registry {
     page_tokens: page_token::PageTokens,
     catalogue: catalog_ops::Catalogue,
     templates: templates::Templates,
+    /// The store's `changes` number the catalogue and templates were loaded at; one
+    /// thread at a time reloads them when it moved (another process changed them).
+    loaded: std::sync::atomic::AtomicU64,
+    reloading: std::sync::Mutex<()>,
     /// Failed verification codes per identifier.
     throttle: throttle::Throttle,
 }
@@ -91,12 +95,16 @@ impl Registry {
         clock: Arc<dyn Clock>,
         seed: Vec<LicenceType>,
     ) -> Result<Registry> {
+        // Read before loading: a change made while loading is then seen as one.
+        let loaded = store.changes();
         let catalogue = catalog_ops::Catalogue::load(store.as_ref(), seed)?;
         let templates = templates::Templates::load(store.as_ref())?;
         let keys_secret = keys.derive_secret(page_token::SECRET_LABEL);
         Ok(Registry {
             catalogue,
             templates,
+            loaded: loaded.into(),
+            reloading: Default::default(),
             store,
             keys,
             clock,
@@ -119,7 +127,38 @@ impl Registry {
     }
 
     fn licence_type(&self, code: &str) -> Option<LicenceType> {
+        self.fresh();
         self.catalogue.get(code)
+    }
+
+    /// Reloads the catalogue and templates if another process sharing the store changed
+    /// them since they were loaded (a database shared by several processes; an embedded
+    /// store never moves). A failed reload keeps what is held and is tried again on the
+    /// next call.
+    fn fresh(&self) {
+        use std::sync::atomic::Ordering;
+        if self.store.changes() == self.loaded.load(Ordering::Acquire) {
+            return;
+        }
+        let _one = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.store.changes();
+        if now == self.loaded.load(Ordering::Acquire) {
+            return;
+        }
+        let reloaded = self
+            .catalogue
+            .reload(self.store.as_ref())
+            .and_then(|()| self.templates.reload(self.store.as_ref()));
+        match reloaded {
+            Ok(()) => {
+                self.loaded.store(now, Ordering::Release);
+                tracing::info!(
+                    generation = now,
+                    "catalogue and templates reloaded: changed by another process"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "reloading the catalogue and templates failed; keeping the ones held"),
+        }
     }
 
     /// Blocks until everything written so far is durable (a replayed request's first

@@ -44,7 +44,7 @@ impl Templates {
         self.current.read().expect("layouts lock").get(id).cloned()
     }
 
-    fn reload(&self, store: &dyn Store) -> Result<()> {
+    pub(super) fn reload(&self, store: &dyn Store) -> Result<()> {
         *self.current.write().expect("layouts lock") = load_current(store)?;
         Ok(())
     }
@@ -120,6 +120,7 @@ impl Registry {
     /// A template version; `None` for the current one.
     pub fn template(&self, id: &str, version: Option<u32>) -> Result<Arc<Layout>> {
         let not_found = || RegistryError::NotFound(format!("template {id}"));
+        self.fresh();
         let current = self.templates.get(id);
         match (version, current) {
             (None, Some(l)) => Ok(l),
@@ -139,6 +140,7 @@ impl Registry {
 
     /// The current version of every template, ordered by id.
     pub fn templates(&self) -> Vec<Arc<Layout>> {
+        self.fresh();
         self.templates.list()
     }
 

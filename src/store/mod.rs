@@ -429,6 +429,14 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store holds exactly this entry; for a pointer (number, request,
     /// import key), whether its key is stored and points to this identifier.
     fn has_index_key(&self, key: &IndexKey) -> Result<bool>;
+
+    /// A number that changes whenever the catalogue or the templates change, in this
+    /// process or another one writing the same store: caches of them compare it to the
+    /// number they were loaded at. A store only this process writes answers 0 (its own
+    /// changes update its caches directly).
+    fn changes(&self) -> u64 {
+        0
+    }
 }
 
 #[cfg(test)]

@@ -183,3 +183,102 @@ fn rand_suffix() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+/// A licence type or template put through one process is used by the others at once:
+/// each process holds them in memory, and a change made anywhere is announced through
+/// the database (a notification, with a poll behind it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalogue_or_template_change_reaches_every_process() {
+    use elicence::api::pb::catalog_service_client::CatalogServiceClient;
+    use elicence::api::pb::template_service_client::TemplateServiceClient;
+    use elicence::api::pb::{
+        GetLicenceTypeRequest, GetTemplateRequest, LicenceType, PutLicenceTypeRequest, PutTemplateRequest,
+    };
+
+    let Some(pg) = Cluster::start_or_skip() else { return };
+    let place = Place::Database(pg.url("postgres"));
+    let (a, b) = tokio::join!(serve_on(&place, "info", None), serve_on(&place, "info", None));
+    let layout = |served: &Served| TemplateServiceClient::new(served.channel.clone());
+    let catalog = |served: &Served| CatalogServiceClient::new(served.channel.clone());
+    let version_at = |served: &Served| {
+        let mut client = layout(served);
+        async move {
+            client
+                .get_template(authed(
+                    ZJJ,
+                    GetTemplateRequest {
+                        id: "business-licence".into(),
+                        version: 0,
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .version
+        }
+    };
+    assert_eq!(version_at(&b).await, 1, "b holds the seeded layout");
+    let new_type = LicenceType {
+        code: "11100000000013338W013".into(),
+        name: "食品生产许可证".into(),
+        authority_name: "国家市场监督管理总局".into(),
+        authority_code: "11100000000013338W".into(),
+        authority_level: "国家级".into(),
+        holder_category: "legal_person".into(),
+        validity_years: 5,
+        template_id: "food-business-permit".into(),
+        issuing_departments: vec![SCJGJ_CODE.into()],
+        field_names: vec!["食品类别".into()],
+        public_fields: vec![],
+    };
+    let get_type = |served: &Served| {
+        let mut client = catalog(served);
+        async move {
+            client
+                .get_licence_type(authed(
+                    RSJ,
+                    GetLicenceTypeRequest {
+                        code: "11100000000013338W013".into(),
+                    },
+                ))
+                .await
+        }
+    };
+    assert_eq!(get_type(&b).await.unwrap_err().code(), tonic::Code::NotFound);
+
+    let put = layout(&a)
+        .put_template(authed(
+            ZWFW,
+            PutTemplateRequest {
+                toml: include_str!("../../templates/layouts/business-licence.toml").into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(put.version, 2);
+    catalog(&a)
+        .put_licence_type(authed(
+            ZWFW,
+            PutLicenceTypeRequest {
+                licence_type: Some(new_type.clone()),
+            },
+        ))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if version_at(&b).await == 2 && get_type(&b).await.is_ok_and(|t| t.into_inner() == new_type) {
+            break;
+        }
+        // Notified, not polled (the poll runs every five seconds).
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "the other process still holds the old catalogue or templates"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("change seen by the other process after {:?}", started.elapsed());
+    stop(a);
+    stop(b);
+}

@@ -17,6 +17,7 @@
 //! threads.
 
 mod audit;
+mod changes;
 mod copy;
 mod read;
 mod schema;
@@ -92,6 +93,8 @@ pub struct PgStore {
     sequence: Mutex<(u64, u64)>,
     /// The schema version found at open, before migrating (0: a new database).
     found_version: i32,
+    /// The catalogue and template generation last read (`Store::changes`).
+    changes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn pg_error(e: tokio_postgres::Error) -> StoreError {
@@ -158,6 +161,7 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Io(format!("database runtime: {e}")))?;
+        let listening = pg.clone();
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -177,6 +181,10 @@ impl PgStore {
             let mut client = connection(&migrating).await?;
             schema::migrate(&mut client).await
         })?;
+        let reading = pool.clone();
+        let generation = block_on(&rt, async move { changes::current(&reading).await })?;
+        let changes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(generation));
+        rt.spawn(changes::listen(listening, changes.clone()));
         let audit = audit::Appender::start(rt.handle().clone(), pool.clone());
         Ok(PgStore {
             audit,
@@ -184,6 +192,7 @@ impl PgStore {
             pool,
             sequence: Mutex::new((0, 0)),
             found_version,
+            changes,
         })
     }
 
@@ -411,6 +420,10 @@ impl Store for PgStore {
     fn has_index_key(&self, key: &IndexKey) -> Result<bool> {
         let key = key.clone();
         self.read(move |c| async move { read::has_index_key(&c, &key).await })
+    }
+
+    fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
