@@ -15,11 +15,22 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ELICENCE_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        // Colour only on a terminal: logs collected by journald or a file stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    use tracing_subscriber::prelude::*;
+    let chosen = tracing_subscriber::EnvFilter::try_from_env("ELICENCE_LOG").unwrap_or_else(|_| "info".into());
+    // The PostgreSQL driver logs every statement's parameters at DEBUG: licence records,
+    // identity numbers, request ids. Never below INFO, whatever ELICENCE_LOG asks for.
+    let no_parameters = tracing_subscriber::filter::filter_fn(|m| {
+        !(m.target().starts_with("tokio_postgres") && *m.level() > tracing::Level::INFO)
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colour only on a terminal: logs collected by journald or a file stay plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(chosen)
+                .with_filter(no_parameters),
+        )
         .init();
     let cli = elicence::cli::Cli::parse();
     match elicence::cli::run(cli) {

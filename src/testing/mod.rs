@@ -10,7 +10,7 @@ use crate::catalog::Directory;
 use crate::clock::Clock;
 use crate::render::{Renderer, DEFAULT_FONT_PATH};
 use crate::repository::{Font, Repository, RepositoryConfig};
-use crate::store::{EmbeddedStore, StoreLocation};
+use crate::store::{EmbeddedStore, OpenedStore, StoreLocation};
 
 /// The source tree's root.
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -37,12 +37,26 @@ pub fn state_with_keys(
     clock: Arc<dyn Clock>,
     directory: Directory,
 ) -> (AppState, Arc<EmbeddedStore>) {
+    let location = StoreLocation::Embedded {
+        dir: data_dir.to_path_buf(),
+        config: Default::default(),
+    };
+    let (state, opened) = state_at(&location, keys_dir, clock, directory);
+    (state, opened.embedded().expect("an embedded store").clone())
+}
+
+/// The repository's state over the store at `location` (a data directory or a
+/// database), seeded with the built-in catalogue and layouts, on the key ring in
+/// `keys_dir`; also the store as opened.
+pub fn state_at(
+    location: &StoreLocation,
+    keys_dir: &Path,
+    clock: Arc<dyn Clock>,
+    directory: Directory,
+) -> (AppState, OpenedStore) {
     let root = Path::new(ROOT);
     let config = RepositoryConfig {
-        store: StoreLocation::Embedded {
-            dir: data_dir.to_path_buf(),
-            config: Default::default(),
-        },
+        store: location.clone(),
         keys: keys_dir.to_path_buf(),
         allow_insecure_key_permissions: false,
         seed_catalog: Some(root.join("templates/catalog")),
@@ -55,8 +69,7 @@ pub fn state_with_keys(
         directory: DirectoryHandle::new(directory),
         renderer: repo.renderer.expect("font loaded"),
     };
-    let store = repo.opened.embedded().expect("an embedded store").clone();
-    (state, store)
+    (state, repo.opened)
 }
 
 /// The example departments (`keys-example/departments.toml`).

@@ -93,14 +93,25 @@ impl Cluster {
     pub fn start_in(dir: &Path, settings: &[&str]) -> Result<Cluster, String> {
         let bin = binaries()?;
         let data = dir.join("pg-data");
-        fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+        let log_path = dir.join("pg-server.log");
+        if data.join("PG_VERSION").exists() {
+            // A cluster stopped earlier: start it again on its files.
+            let (server, port) = launch(&bin, &data, &log_path, settings)?;
+            return Ok(Cluster {
+                _owned: None,
+                dir: dir.to_path_buf(),
+                port,
+                server,
+                bin,
+            });
+        }
+        fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
         if let Some((uid, gid)) = run_as() {
             use std::os::unix::fs::PermissionsExt;
             // The server's user must reach its data directory inside root's temp dir.
             fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
             std::os::unix::fs::chown(&data, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
         }
-        let log_path = dir.join("pg-server.log");
         let out = as_server_user(&bin.join("initdb"))
             .arg("-D")
             .arg(&data)
@@ -246,6 +257,48 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         kill_group(&mut self.server);
     }
+}
+
+/// The server whose files are in `dir`, shared by everyone holding it: started (or
+/// started again on its files) when nobody holds it, stopped when the last holder drops
+/// it. Servers are started from one long-lived thread, so that the kernel stops them at
+/// the end of the process and not when the thread that asked for one (a test's worker
+/// thread) exits.
+pub fn shared_in(dir: &Path) -> std::sync::Arc<Cluster> {
+    use std::sync::{mpsc, Arc, Mutex, Weak};
+    type Request = (PathBuf, mpsc::Sender<Result<Cluster, String>>);
+    static HELD: Mutex<Vec<(PathBuf, Weak<Cluster>)>> = Mutex::new(Vec::new());
+    static STARTER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    held.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(c) = held.iter().find(|(d, _)| d == dir).and_then(|(_, w)| w.upgrade()) {
+        return c;
+    }
+    let starter = STARTER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("elicence-test-postgres".into())
+            .spawn(move || {
+                for (dir, reply) in rx {
+                    let _ = reply.send(Cluster::start_in(&dir, &["-c", "fsync=off"]));
+                }
+            })
+            .expect("spawning the PostgreSQL starter");
+        Mutex::new(tx)
+    });
+    let (tx, rx) = mpsc::channel();
+    starter
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((dir.to_path_buf(), tx))
+        .expect("the PostgreSQL starter runs");
+    let cluster = Arc::new(
+        rx.recv()
+            .expect("the PostgreSQL starter answers")
+            .unwrap_or_else(|e| panic!("private PostgreSQL in {}: {e}", dir.display())),
+    );
+    held.push((dir.to_path_buf(), Arc::downgrade(&cluster)));
+    cluster
 }
 
 /// Starts `postgres` on `data` on a free port of 127.0.0.1 and waits until it accepts

@@ -184,8 +184,8 @@ async fn granted_and_denied_calls_are_recorded_and_auditors_read_them() {
 
 fn audit_verify(data_dir: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_elicence"))
-        .args(["audit", "verify", "--data-dir"])
-        .arg(data_dir)
+        .args(["audit", "verify"])
+        .args(place_of(data_dir).args())
         .arg("--keys")
         .arg(Path::new(ROOT).join("keys-example"))
         .env("ELICENCE_LOG", "error")
@@ -224,6 +224,8 @@ async fn audit_verify_checks_the_chain_offline_and_finds_tampering() {
     let (ok, out) = audit_verify(&dir);
     assert!(ok, "{out}");
     assert!(out.contains("OK: 5 entries verified; head seq 4"), "{out}");
+    // Tampering below edits the embedded store's files.
+    crate::embedded_only!();
 
     // Edit the use cause of entry 2, keeping its signature: detected at entry 2.
     edit_entry(&dir, 2, |v| {

@@ -35,6 +35,7 @@ fn text(o: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_under_load_restores_everything_acknowledged_before_it() {
+    crate::embedded_only!();
     let server = spawn_server().await;
     let tmp = tempfile::tempdir().unwrap();
     // A template changed by an administrator is part of the state a backup keeps.
@@ -126,6 +127,7 @@ async fn backup_under_load_restores_everything_acknowledged_before_it() {
 
 #[test]
 fn damaged_backup_is_refused_and_leaves_no_store() {
+    crate::embedded_only!();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -178,6 +180,7 @@ fn damaged_backup_is_refused_and_leaves_no_store() {
 
 #[test]
 fn check_finds_index_entries_that_disagree_with_records() {
+    crate::embedded_only!();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -219,6 +222,7 @@ fn check_finds_index_entries_that_disagree_with_records() {
 /// walk.
 #[test]
 fn check_reports_each_kind_of_problem_once() {
+    crate::embedded_only!();
     use crate::lifecycle::amend_holder_name;
 
     let tmp = tempfile::tempdir().unwrap();

@@ -1,5 +1,8 @@
-//! Shared helpers: start a real server on 127.0.0.1:0 over a temp data directory.
+//! Shared helpers: start a real server on 127.0.0.1:0 over a temp data directory, or,
+//! with `ELICENCE_TEST_BACKEND=postgres`, over a private PostgreSQL server whose files
+//! live in that directory (`on_postgres` runs the whole suite so).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,10 +31,104 @@ pub const BUSINESS_LICENCE: &str = "11100000000013338W011";
 pub const FOOD_PERMIT: &str = "11100000000013338W012";
 pub const SCJGJ_CODE: &str = "11420800MB1A234561";
 
+/// The store backend the tests run on (`ELICENCE_TEST_BACKEND`: `embedded`, the
+/// default, or `postgres`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("ELICENCE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("embedded") | Err(_) => Backend::Embedded,
+        Ok(other) => panic!("ELICENCE_TEST_BACKEND={other}: embedded or postgres"),
+    }
+}
+
+/// Returns early from a test that is about the embedded store's files (its data
+/// directory, raw keyspaces, file backups, control socket) when the suite runs on
+/// PostgreSQL.
+#[macro_export]
+macro_rules! embedded_only {
+    () => {
+        if $crate::common::backend() != $crate::common::Backend::Embedded {
+            return;
+        }
+    };
+}
+
+/// Where a server or command under test keeps its store.
+#[derive(Clone)]
+pub enum Place {
+    Dir(PathBuf),
+    /// A database URL, and the private server behind it when this place keeps it running.
+    Database {
+        url: String,
+        _server: Option<Arc<elicence::testing::postgres::Cluster>>,
+    },
+}
+
+impl Place {
+    /// A database by URL (its server kept running by the caller).
+    pub fn database(url: String) -> Place {
+        Place::Database { url, _server: None }
+    }
+
+    /// The command-line options that point a command at the store.
+    pub fn args(&self) -> [OsString; 2] {
+        match self {
+            Place::Dir(d) => ["--data-dir".into(), d.into()],
+            Place::Database { url, .. } => ["--database-url".into(), url.into()],
+        }
+    }
+
+    pub fn location(&self) -> elicence::store::StoreLocation {
+        match self {
+            Place::Dir(d) => elicence::store::StoreLocation::Embedded {
+                dir: d.clone(),
+                config: Default::default(),
+            },
+            Place::Database { url, .. } => {
+                elicence::store::StoreLocation::Postgres(elicence::store::postgres::PgConfig {
+                    url: url.clone(),
+                    pool_size: 4,
+                })
+            }
+        }
+    }
+
+    /// Every identifier stored, read directly (no server may be running on a data
+    /// directory).
+    pub fn identifiers(&self) -> Vec<String> {
+        let opened = elicence::store::OpenedStore::open(&self.location()).unwrap();
+        stored_identifiers(opened.store().as_ref())
+    }
+}
+
+/// The store for a test's data directory on the backend the suite runs on: the directory
+/// itself, or a private PostgreSQL server with its files in it (the same server, or one
+/// started again on the same files, for every use of the directory).
+pub fn place_of(data_dir: &Path) -> Place {
+    match backend() {
+        Backend::Embedded => Place::Dir(data_dir.to_path_buf()),
+        Backend::Postgres => {
+            let server = elicence::testing::postgres::shared_in(data_dir);
+            Place::Database {
+                url: server.url("postgres"),
+                _server: Some(server),
+            }
+        }
+    }
+}
+
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub channel: Channel,
     pub data_dir: PathBuf,
+    /// Where its store is (`data_dir` itself, or a database).
+    pub place: Place,
     pub clock: Arc<FixedClock>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<()>>,
@@ -102,14 +199,19 @@ async fn spawn_server_full(
     tls: Option<TestTls>,
     limits: Limits,
 ) -> TestServer {
-    let (state, store) =
-        elicence::testing::state_with_keys(data_dir, keys_dir, clock.clone() as Arc<dyn Clock>, directory);
-    // The operator's control socket, as `elicence serve` binds it (backup, check).
-    let control = elicence::control::ControlEndpoint::bind(data_dir, store, state.registry.clone()).unwrap();
+    let place = place_of(data_dir);
+    let (state, opened) =
+        elicence::testing::state_at(&place.location(), keys_dir, clock.clone() as Arc<dyn Clock>, directory);
+    // The operator's control socket, as `elicence serve` binds it for a data directory
+    // (backup, check).
     let (control_stop, control_stopped) = oneshot::channel::<()>();
-    let control = tokio::spawn(control.run(async move {
-        let _ = control_stopped.await;
-    }));
+    let control = opened.embedded().map(|store| {
+        let control =
+            elicence::control::ControlEndpoint::bind(data_dir, store.clone(), state.registry.clone()).unwrap();
+        tokio::spawn(control.run(async move {
+            let _ = control_stopped.await;
+        }))
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -124,7 +226,9 @@ async fn spawn_server_full(
         .await
         .unwrap();
         let _ = control_stop.send(());
-        control.await.unwrap();
+        if let Some(control) = control {
+            control.await.unwrap();
+        }
     });
     let channel = match client_tls {
         None => Channel::from_shared(format!("http://{addr}"))
@@ -144,6 +248,7 @@ async fn spawn_server_full(
         addr,
         channel,
         data_dir: data_dir.to_path_buf(),
+        place,
         clock,
         shutdown: Some(tx),
         handle: Some(handle),

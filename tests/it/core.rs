@@ -364,6 +364,7 @@ async fn licences_survive_a_restart() {
 
 #[tokio::test]
 async fn a_record_altered_on_disk_is_reported_not_authentic() {
+    crate::embedded_only!();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let clock = std::sync::Arc::new(elicence::clock::FixedClock::new(default_now()));

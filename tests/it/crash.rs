@@ -9,16 +9,13 @@
 //! `ELICENCE_CRASH_CYCLES=100 cargo test --test it crash:: -- --nocapture --test-threads 1`
 //! (`ELICENCE_CRASH_SEED` repeats a run).
 
-use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use elicence::import::{gen_sample, SampleFormat};
-use elicence::store::postgres::{PgConfig, PgStore};
-use elicence::store::FjallStore;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
@@ -58,39 +55,6 @@ impl Rng {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
-/// Where the binary under test keeps its store.
-#[derive(Debug, Clone)]
-pub enum Place {
-    Dir(PathBuf),
-    /// A database URL.
-    Database(String),
-}
-
-impl Place {
-    /// The command-line options that point a command at the store.
-    pub fn args(&self) -> [OsString; 2] {
-        match self {
-            Place::Dir(d) => ["--data-dir".into(), d.into()],
-            Place::Database(url) => ["--database-url".into(), url.into()],
-        }
-    }
-
-    /// Every identifier stored, read directly (no server may be running on a data
-    /// directory).
-    fn identifiers(&self) -> Vec<String> {
-        match self {
-            Place::Dir(d) => stored_identifiers(&FjallStore::open(d).unwrap()),
-            Place::Database(url) => stored_identifiers(
-                &PgStore::open(&PgConfig {
-                    url: url.clone(),
-                    pool_size: 2,
-                })
-                .unwrap(),
-            ),
-        }
     }
 }
 
@@ -186,7 +150,7 @@ async fn serve_on_postgres_survives_sigkill_under_load() {
     let Some(pg) = elicence::testing::postgres::Cluster::start_or_skip() else {
         return;
     };
-    sigkill_loop(Place::Database(pg.url("postgres"))).await;
+    sigkill_loop(Place::database(pg.url("postgres"))).await;
 }
 
 async fn sigkill_loop(data: Place) {
@@ -259,7 +223,7 @@ fn import_into_postgres_survives_repeated_sigkill() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    import_kill_loop(tmp.path(), Place::Database(pg.url("postgres")));
+    import_kill_loop(tmp.path(), Place::database(pg.url("postgres")));
 }
 
 fn import_kill_loop(tmp: &Path, data: Place) {

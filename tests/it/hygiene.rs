@@ -212,6 +212,7 @@ impl Served {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_keeps_its_data_directory_private_and_refuses_an_open_one() {
+    crate::embedded_only!();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let served = Served::start(serve(&data, &[])).await;
@@ -274,6 +275,7 @@ async fn serve_keeps_its_data_directory_private_and_refuses_an_open_one() {
 
 #[test]
 fn every_operator_command_refuses_an_open_data_directory() {
+    crate::embedded_only!();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -303,6 +305,7 @@ fn every_operator_command_refuses_an_open_data_directory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_and_restored_stores_are_private_whatever_the_umask() {
+    crate::embedded_only!();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let server = spawn_server_at(&data, Arc::new(elicence::clock::FixedClock::new(default_now()))).await;
@@ -338,6 +341,7 @@ async fn backups_and_restored_stores_are_private_whatever_the_umask() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_call_is_logged_with_the_peer_address_and_never_the_token() {
+    crate::embedded_only!();
     const GUESS: &str = "guessed-token-4f9c2a";
     let tmp = tempfile::tempdir().unwrap();
     let served = Served::start(serve(&tmp.path().join("data"), &[])).await;
@@ -398,6 +402,7 @@ async fn list_types(channel: &Channel, token: &str) -> Code {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_with_a_duplicated_department_keeps_the_previous_file() {
+    crate::embedded_only!();
     let tmp = tempfile::tempdir().unwrap();
     let example = std::fs::read_to_string(Path::new(ROOT).join("keys-example/departments.toml")).unwrap();
     let file = tmp.path().join("departments.toml");

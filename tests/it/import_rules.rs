@@ -17,7 +17,7 @@ use elicence::api::pb::{
 };
 use elicence::licence::status::StatusEvent;
 use elicence::licence::LicenceId;
-use elicence::store::{FjallStore, Store};
+
 use sha2::{Digest, Sha256};
 
 use crate::common::*;
@@ -95,14 +95,14 @@ fn digest_of(ids: &[String]) -> Vec<u8> {
 }
 
 fn identifiers_in(data: &Path) -> Vec<String> {
-    stored_identifiers(&FjallStore::open(data).unwrap())
+    place_of(data).identifiers()
 }
 
 fn check_passes(data: &Path) {
     let out = Command::new(BIN)
         .current_dir(ROOT)
-        .args(["check", "--data-dir"])
-        .arg(data)
+        .arg("check")
+        .args(place_of(data).args())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -265,6 +265,8 @@ async fn an_import_too_large_to_list_is_audited_by_count_and_digest() {
 fn cli_import_obeys_the_catalogue_and_names_the_operator() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    // Kept running (on PostgreSQL) until the end of the test.
+    let place = place_of(&data);
     let input = tmp.path().join("legacy.csv");
     std::fs::write(
         &input,
@@ -282,8 +284,8 @@ fn cli_import_obeys_the_catalogue_and_names_the_operator() {
             "--mapping",
             "templates/mappings/sample.toml",
         ])
-        .args(["--operator", "迁移组 王工", "--data-dir"])
-        .arg(&data)
+        .args(["--operator", "迁移组 王工"])
+        .args(place.args())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -304,8 +306,8 @@ fn cli_import_obeys_the_catalogue_and_names_the_operator() {
     assert_eq!(run_id.len(), 32, "{stderr}");
 
     let ids = {
-        let store = FjallStore::open(&data).unwrap();
-        let ids = stored_identifiers(&store);
+        let store = elicence::store::OpenedStore::open(&place.location()).unwrap().store();
+        let ids = stored_identifiers(store.as_ref());
         assert_eq!(ids.len(), 1);
         let events = store.events(&ids[0]).unwrap();
         let first: StatusEvent = serde_json::from_slice(&events[0].bytes).unwrap();

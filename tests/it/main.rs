@@ -14,6 +14,7 @@ mod lifecycle;
 mod limits;
 mod migration;
 mod offline;
+mod on_postgres;
 mod pdf;
 mod privacy;
 mod query;

@@ -120,6 +120,8 @@ async fn a_flood_of_bad_rows_is_counted_past_the_response_bound() {
 async fn cli_import_twice_then_serve_and_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    // Kept running (on PostgreSQL) until the end of the test.
+    let place = place_of(&data);
     let (bytes, info) = sample(400, SampleFormat::Jsonl, true);
     let input = tmp.path().join("legacy.jsonl");
     std::fs::write(&input, bytes).unwrap();
@@ -131,9 +133,8 @@ async fn cli_import_twice_then_serve_and_verify() {
                 input.to_str().unwrap(),
                 "--mapping",
                 "templates/mappings/sample.toml",
-                "--data-dir",
             ])
-            .arg(&data)
+            .args(place.args())
             .args(extra)
             .output()
             .unwrap()
@@ -155,10 +156,7 @@ async fn cli_import_twice_then_serve_and_verify() {
     assert!(second.status.success(), "{stderr}");
     assert!(stderr.contains("imported 0,"), "{stderr}");
 
-    let ids = {
-        let store = FjallStore::open(&data).unwrap();
-        stored_identifiers(&store)
-    };
+    let ids = place.identifiers();
     assert_eq!(ids.len() as u64, info.good_rows());
     let server = spawn_server_at(&data, Arc::new(elicence::clock::FixedClock::new(default_now()))).await;
     let v = server
@@ -218,6 +216,7 @@ async fn cli_import_twice_then_serve_and_verify() {
 #[cfg(unix)]
 #[test]
 fn killed_import_resumes_to_exactly_once() {
+    crate::embedded_only!();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let (bytes, info) = sample(6000, SampleFormat::CsvUtf8, false);

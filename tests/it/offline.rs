@@ -80,17 +80,19 @@ async fn render_export_and_verify_offline_from_the_command_line() {
     let mut licence = business_licence("91420800MA4F0020X1");
     licence.valid_until = "2030-02-28".into();
     let id = issue_id(&server, "cli-1", licence).await;
+    let place = server.place.clone();
     server.stop().await;
 
     let pdf_path = tmp.path().join("licence.pdf");
+    let [flag, at] = place.args();
     let o = elicence(&[
         "render",
         "--identifier",
         &id,
         "--out",
         s(&pdf_path),
-        "--data-dir",
-        s(&data),
+        flag.to_str().unwrap(),
+        at.to_str().unwrap(),
     ]);
     assert!(o.status.success());
     let keys = tmp.path().join("keys.json");

@@ -11,7 +11,7 @@ use elicence::testing::postgres::Cluster;
 use tokio::sync::watch;
 
 use crate::common::*;
-use crate::crash::{check_store, serve_on, Place, Served};
+use crate::crash::{check_store, serve_on, Served};
 use crate::workload::{self, Acked};
 
 const BIN: &str = env!("CARGO_BIN_EXE_elicence");
@@ -76,7 +76,7 @@ fn audit_verify(place: &Place) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_serves_share_one_database() {
     let Some(pg) = Cluster::start_or_skip() else { return };
-    let place = Place::Database(pg.url("postgres"));
+    let place = Place::database(pg.url("postgres"));
     let (a, b) = tokio::join!(serve_on(&place, "info", None), serve_on(&place, "info", None));
     let ((acked_a, errors_a), (acked_b, errors_b)) = tokio::join!(load(&a, "a", 3.0), load(&b, "b", 3.0));
     assert!(errors_a.is_empty() && errors_b.is_empty(), "{errors_a:?} {errors_b:?}");
@@ -132,7 +132,7 @@ async fn the_service_carries_on_after_the_primary_database_fails_over() {
         primary.port(),
         standby.port()
     );
-    let place = Place::Database(url);
+    let place = Place::database(url);
     let served = serve_on(&place, "info", None).await;
 
     let log: workload::Log = Arc::new(Mutex::new(Vec::new()));
@@ -196,7 +196,7 @@ async fn a_catalogue_or_template_change_reaches_every_process() {
     };
 
     let Some(pg) = Cluster::start_or_skip() else { return };
-    let place = Place::Database(pg.url("postgres"));
+    let place = Place::database(pg.url("postgres"));
     let (a, b) = tokio::join!(serve_on(&place, "info", None), serve_on(&place, "info", None));
     let layout = |served: &Served| TemplateServiceClient::new(served.channel.clone());
     let catalog = |served: &Served| CatalogServiceClient::new(served.channel.clone());

@@ -66,6 +66,7 @@ async fn sled_data_dir(dir: &Path) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_sled_data_directory_converts_and_every_licence_still_verifies() {
+    crate::embedded_only!();
     let tmp = tempfile::tempdir().unwrap();
     let old = tmp.path().join("old");
     let new = tmp.path().join("new");
