@@ -14,10 +14,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{raw_ed25519, report, run_load};
-use elicence::api::pb::licence_service_client::LicenceServiceClient;
-use elicence::api::pb::verification_service_client::VerificationServiceClient;
-use elicence::api::pb::{self, IssueLicenceRequest, VerifyLicenceRequest};
+use common::{issue_one, licence, list_keys, raw_ed25519, report, run_load, verify_one};
 use elicence::api::server::{self, Limits};
 use elicence::clock::SystemClock;
 use tonic::transport::Channel;
@@ -29,51 +26,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn licence(i: usize) -> pb::Licence {
-    elicence::testing::business_licence(format!("BENCH{i:09}"))
-}
-
-/// Issues one licence as the example 市场监管局 and returns its identifier and 核验码.
-async fn issue_one(channel: Channel, request_id: String, licence: pb::Licence) -> (String, String) {
-    let mut req = tonic::Request::new(IssueLicenceRequest {
-        request_id,
-        licence: Some(licence),
-    });
-    req.metadata_mut()
-        .insert("authorization", "Bearer dev-scjgj-token".parse().unwrap());
-    let r = LicenceServiceClient::new(channel)
-        .issue_licence(req)
-        .await
-        .expect("issue");
-    let r = r.into_inner();
-    (r.identifier, r.verification_code)
-}
-
-/// Verifies one licence publicly, as a holder does: identifier and 核验码. It must be
-/// authentic.
-async fn verify_one(channel: Channel, (identifier, verification_code): (String, String)) {
-    let r = VerificationServiceClient::new(channel)
-        .verify_licence(VerifyLicenceRequest {
-            identifier,
-            verification_code,
-            ..Default::default()
-        })
-        .await
-        .expect("verify");
-    assert!(r.into_inner().authentic);
-}
-
-/// The transport's own cost: a public call that touches neither the store nor a
-/// signature (the signing keys are in memory). No call can go faster on this machine
-/// with this client.
-async fn list_keys(channel: Channel) {
-    let r = VerificationServiceClient::new(channel)
-        .list_signing_keys(pb::ListSigningKeysRequest::default())
-        .await
-        .expect("list signing keys");
-    assert!(!r.into_inner().keys.is_empty());
 }
 
 /// The service's own speed: one client sends everything, so the per-client public rate

@@ -91,7 +91,7 @@ impl Repository {
         let seeding = opened.startup_lock().context("taking the database's startup lock")?;
         let registry = Registry::new(store.clone(), Arc::new(keys.ring), clock, seed)?;
         if let (Some(dir), Some(renderer)) = (&config.seed_layouts, &renderer) {
-            if registry.templates().is_empty() && dir.exists() {
+            if dir.exists() {
                 let texts: Vec<String> = read_dir_texts(dir)
                     .map_err(anyhow::Error::msg)?
                     .into_iter()
@@ -100,7 +100,9 @@ impl Repository {
                 let n = registry
                     .seed_templates(&texts, renderer.font())
                     .with_context(|| format!("loading templates from {}", dir.display()))?;
-                tracing::info!(templates = n, dir = %dir.display(), "templates stored on first start");
+                if n > 0 {
+                    tracing::info!(templates = n, dir = %dir.display(), "built-in templates stored");
+                }
             }
         }
         drop(seeding);

@@ -7,6 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer, SigningKey, Verifier};
+use elicence::api::pb::licence_service_client::LicenceServiceClient;
+use elicence::api::pb::verification_service_client::VerificationServiceClient;
+use elicence::api::pb::{self, IssueLicenceRequest, VerifyLicenceRequest};
+use tonic::transport::Channel;
 
 pub struct Stats {
     pub rate: f64,
@@ -87,4 +91,49 @@ where
         all.extend(t.await.unwrap());
     }
     stats(all, start.elapsed())
+}
+
+pub fn licence(i: usize) -> pb::Licence {
+    elicence::testing::business_licence(format!("BENCH{i:09}"))
+}
+
+/// Issues one licence as the example 市场监管局 and returns its identifier and 核验码.
+pub async fn issue_one(channel: Channel, request_id: String, licence: pb::Licence) -> (String, String) {
+    let mut req = tonic::Request::new(IssueLicenceRequest {
+        request_id,
+        licence: Some(licence),
+    });
+    req.metadata_mut()
+        .insert("authorization", "Bearer dev-scjgj-token".parse().unwrap());
+    let r = LicenceServiceClient::new(channel)
+        .issue_licence(req)
+        .await
+        .expect("issue");
+    let r = r.into_inner();
+    (r.identifier, r.verification_code)
+}
+
+/// Verifies one licence publicly, as a holder does: identifier and 核验码. It must be
+/// authentic.
+pub async fn verify_one(channel: Channel, (identifier, verification_code): (String, String)) {
+    let r = VerificationServiceClient::new(channel)
+        .verify_licence(VerifyLicenceRequest {
+            identifier,
+            verification_code,
+            ..Default::default()
+        })
+        .await
+        .expect("verify");
+    assert!(r.into_inner().authentic);
+}
+
+/// The transport's own cost: a public call that touches neither the store nor a
+/// signature (the signing keys are in memory). No call can go faster on this machine
+/// with this client.
+pub async fn list_keys(channel: Channel) {
+    let r = VerificationServiceClient::new(channel)
+        .list_signing_keys(pb::ListSigningKeysRequest::default())
+        .await
+        .expect("list signing keys");
+    assert!(!r.into_inner().keys.is_empty());
 }

@@ -33,6 +33,7 @@ pub struct ImportArgs {
     pub store: StoreArgs,
     #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
     pub keys: PathBuf,
+    /// Licence type catalogue: each type the store lacks is stored first.
     #[arg(long, env = "ELICENCE_CATALOG", default_value = "templates/catalog")]
     pub catalog: PathBuf,
     /// Override the format: csv, jsonl, xlsx.

@@ -19,11 +19,12 @@ pub struct RepositoryArgs {
     /// Directory holding `keyring.toml` and the signing keys.
     #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
     pub keys: PathBuf,
-    /// Licence type catalogue loaded into an empty store on first start.
+    /// Licence type catalogue: each type the store lacks is stored at start (all of them
+    /// on first start); a stored type is never replaced by the file's.
     #[arg(long, env = "ELICENCE_CATALOG", default_value = "templates/catalog")]
     pub catalog: PathBuf,
-    /// Licence layouts loaded into a store that has none, on first start (later
-    /// changes go through `TemplateService.PutTemplate`).
+    /// Licence layouts: each one whose id the store lacks is stored at start (all of them
+    /// on first start); later changes go through `TemplateService.PutTemplate`.
     #[arg(long, env = "ELICENCE_LAYOUTS", default_value = "templates/layouts")]
     pub layouts: PathBuf,
     /// The CJK font licences are rendered with.

@@ -43,7 +43,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ELICENCE_MAX_CONCURRENT_IMPORTS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_imports: u32,
     /// Threads for the store, signing and rendering work of requests (tokio's blocking
-    /// pool); default four per core, at least 8. Work beyond them waits in a queue, so the
+    /// pool); default four per core, at least 8, plus --database-pool-size on a database. Work beyond them waits in a queue, so the
     /// number of threads — and the memory each keeps — stays bounded under load.
     #[arg(long, env = "ELICENCE_BLOCKING_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
     pub blocking_threads: Option<u32>,
@@ -115,10 +115,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let tls = tls_config(&args)?;
 
-    let blocking_threads = args
-        .blocking_threads
-        .map(|n| n as usize)
-        .unwrap_or_else(default_blocking_threads);
+    // On a database, each store call holds its thread for a network round trip: as many
+    // more threads as the pool has connections keep them all busy.
+    let blocking_threads = args.blocking_threads.map(|n| n as usize).unwrap_or_else(|| {
+        default_blocking_threads()
+            + match args.repository.store.database_url {
+                Some(_) => args.repository.store.database_pool_size as usize,
+                None => 0,
+            }
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(blocking_threads)
         .enable_all()

@@ -14,14 +14,15 @@ pub(super) struct Catalogue {
 }
 
 impl Catalogue {
+    /// Loads the stored types, first storing every type of `seed` the store lacks: all
+    /// of them into a new store, and the rest of them into one whose seeding was cut
+    /// short (each type is its own write). A stored type is never replaced by the seed's.
     pub(super) fn load(store: &dyn Store, seed: Vec<LicenceType>) -> Result<Catalogue> {
-        let mut types = store.list_types()?;
-        if types.is_empty() {
-            for t in &seed {
-                store.put_type(t).wait()?;
-            }
-            types = seed;
+        let stored: std::collections::HashSet<String> = store.list_types()?.into_iter().map(|t| t.code).collect();
+        for t in seed.iter().filter(|t| !stored.contains(&t.code)) {
+            store.put_type(t).wait()?;
         }
+        let types = store.list_types()?;
         Ok(Catalogue {
             types: RwLock::new(types.into_iter().map(|t| (t.code.clone(), t)).collect()),
         })
@@ -73,5 +74,31 @@ impl Registry {
         self.store.put_type(&t).wait()?;
         self.catalogue.replace(t.clone());
         Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FjallStore;
+
+    /// A first start killed after storing one type completes the catalogue at the next
+    /// start; a type already stored (here changed by an administrator) is kept as stored.
+    #[test]
+    fn an_interrupted_seeding_completes_and_stored_types_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FjallStore::open(dir.path()).unwrap();
+        let seed = crate::catalog::types::load_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/catalog"),
+        )
+        .unwrap();
+        assert!(seed.len() > 2);
+        let mut changed = seed[1].clone();
+        changed.name = "改过的名称".into();
+        store.put_type(&changed).wait().unwrap();
+        let catalogue = Catalogue::load(&store, seed.clone()).unwrap();
+        assert_eq!(catalogue.list().len(), seed.len());
+        assert_eq!(catalogue.get(&seed[1].code).unwrap().name, "改过的名称");
+        assert_eq!(store.list_types().unwrap().len(), seed.len());
     }
 }

@@ -86,14 +86,13 @@ impl Registry {
         // only a request that would itself be allowed.
         let (valid, _) = draft.validate(CheckDigits::Strict)?;
         let licence_type = self.type_for_issue(caller, &valid)?;
-        if let Some(identifier) = self.store.replayed(&request)? {
+        let (replayed, number_owner) =
+            self.store
+                .issue_checks(&request, &valid.draft.licence_type_code, &valid.draft.licence_number)?;
+        if let Some(identifier) = replayed {
             return Ok(Committing::ready(self.replay(identifier)));
         }
-        if self
-            .store
-            .find_number(&valid.draft.licence_type_code, &valid.draft.licence_number)?
-            .is_some()
-        {
+        if number_owner.is_some() {
             return Err(RegistryError::AlreadyExists {
                 type_code: valid.draft.licence_type_code.clone(),
                 number: valid.draft.licence_number.clone(),

@@ -34,15 +34,21 @@ impl Registry {
     /// Loads a version and verifies its record and event chain. A record or event whose
     /// bytes do not match its signature yields [`RegistryError::Tampered`].
     pub fn load(&self, identifier: &str) -> Result<LicenceView> {
-        let record = self
+        let (record, events) = self
             .store
-            .get(identifier)?
+            .load(identifier)?
             .ok_or_else(|| RegistryError::NotFound(format!("licence {identifier}")))?;
-        self.view_of(identifier, record)
+        self.view_with(identifier, record, events)
     }
 
-    /// [`Registry::load`] for a record already read from the store.
-    pub(crate) fn view_of(&self, identifier: &str, record: SignedRecord) -> Result<LicenceView> {
+    /// A view of a record and its stored events (as `Store::load` reads them), both
+    /// verified.
+    pub(crate) fn view_with(
+        &self,
+        identifier: &str,
+        record: SignedRecord,
+        events: Vec<SignedEvent>,
+    ) -> Result<LicenceView> {
         let tampered = || RegistryError::Tampered(identifier.to_string());
         self.verified
             .verify(&self.keys, &record.key_id, &record.bytes, &record.signature)
@@ -51,7 +57,7 @@ impl Registry {
         if licence.identifier != identifier || licence.key_id != record.key_id {
             return Err(tampered());
         }
-        let events = self.verified_events(identifier, &record, licence.provenance.is_some())?;
+        let events = self.verified_events(identifier, &record, events, licence.provenance.is_some())?;
         let plain: Vec<StatusEvent> = events.iter().map(|(e, _)| e.clone()).collect();
         let standing = status::standing_of(&plain);
         let status = status::status_on(&licence, standing, self.clock.today());
@@ -77,12 +83,13 @@ impl Registry {
         &self,
         identifier: &str,
         record: &SignedRecord,
+        stored: Vec<SignedEvent>,
         migrated: bool,
     ) -> Result<Vec<(StatusEvent, SignedEvent)>> {
         let tampered = || RegistryError::Tampered(identifier.to_string());
         let mut prev = digest(&record.bytes);
         let mut out = Vec::new();
-        for (i, se) in self.store.events(identifier)?.into_iter().enumerate() {
+        for (i, se) in stored.into_iter().enumerate() {
             self.verified
                 .verify(&self.keys, &se.key_id, &se.bytes, &se.signature)
                 .map_err(|_| tampered())?;

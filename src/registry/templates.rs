@@ -87,18 +87,28 @@ fn load_current(store: &dyn Store) -> Result<HashMap<String, Arc<Layout>>> {
 }
 
 impl Registry {
-    /// On a store with no templates, stores `texts` (the built-in layouts) as version 1,
-    /// each validated as a department's would be. Returns how many were stored.
+    /// Stores each of `texts` (the built-in layouts) whose id the store has no version of
+    /// as version 1, validated as a department's would be: all of them into a new store,
+    /// the rest of them into one whose seeding was cut short. A stored template is never
+    /// replaced. Returns how many were stored.
     pub fn seed_templates(&self, texts: &[String], font: &CjkFont) -> Result<usize> {
-        if !self.store.latest_templates()?.is_empty() {
-            return Ok(0);
-        }
+        let stored: std::collections::HashSet<String> =
+            self.store.latest_templates()?.into_iter().map(|t| t.id).collect();
+        let mut n = 0;
         for text in texts {
+            // A stored id is left alone before its text is checked: the catalogue may
+            // have changed since, along with the stored version.
+            if Template::parse(text).is_ok_and(|t| stored.contains(&t.id)) {
+                continue;
+            }
             let layout = self.validated_layout(text, BUILT_IN, font)?;
             self.store.put_template(layout.stored.clone()).wait()?;
+            n += 1;
         }
-        self.templates.reload(self.store.as_ref())?;
-        Ok(texts.len())
+        if n > 0 {
+            self.templates.reload(self.store.as_ref())?;
+        }
+        Ok(n)
     }
 
     /// Validates and stores a new version of a template (admin role). Blocks until it is

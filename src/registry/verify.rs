@@ -115,7 +115,12 @@ impl Registry {
         // reported as such only to someone holding its code.
         // An unknown identifier costs the same parse and comparison as a known one, so
         // the time of the answer does not tell whether the licence exists either.
-        let record = self.store.get(identifier)?;
+        // The record and its events in one read (one round trip to a database); the
+        // events of a known identifier are read whether or not the code matches.
+        let (record, events) = match self.store.load(identifier)? {
+            Some((r, e)) => (Some(r), e),
+            None => (None, Vec::new()),
+        };
         let bytes = record.as_ref().map_or(STAND_IN.as_slice(), |r| r.bytes.as_slice());
         let stored = Licence::from_canonical(bytes).ok().and_then(|l| l.verification_code);
         let matches = stored.as_deref().is_some_and(|s| code_matches(s, &code));
@@ -123,7 +128,7 @@ impl Registry {
             self.throttle.failed(identifier, now);
             return Err(no_match());
         };
-        match self.view_of(identifier, record) {
+        match self.view_with(identifier, record, events) {
             Ok(view) => Ok(self.answer(&view, None)),
             Err(RegistryError::Tampered(_)) => Ok(self.not_authentic(identifier)),
             Err(e) => Err(e),

@@ -361,6 +361,21 @@ pub trait Store: Send + Sync + 'static {
     /// durable yet: await [`Store::sync`] before answering from it).
     fn replayed(&self, key: &RequestKey) -> Result<Option<String>>;
 
+    /// What an issue checks before it signs anything: the identifier an earlier request
+    /// with this key produced, and the identifier holding `(type, number)` (a network
+    /// backend asks both at once).
+    fn issue_checks(
+        &self,
+        key: &RequestKey,
+        type_code: &str,
+        number: &str,
+    ) -> Result<(Option<String>, Option<String>)> {
+        match self.replayed(key)? {
+            Some(id) => Ok((Some(id), None)),
+            None => Ok((None, self.find_number(type_code, number)?)),
+        }
+    }
+
     /// Checks the licence number is free and the request new, then stores the record,
     /// its indexes, its first event and the request key, atomically.
     fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Pending<WriteOutcome>;
@@ -386,6 +401,14 @@ pub trait Store: Send + Sync + 'static {
     fn insert_batch(&self, batch: Vec<NewRecord>) -> Pending<BatchOutcome>;
 
     fn get(&self, identifier: &str) -> Result<Option<SignedRecord>>;
+    /// A record and its events, as `get` and `events` would answer (a network backend
+    /// asks for both at once).
+    fn load(&self, identifier: &str) -> Result<Option<(SignedRecord, Vec<SignedEvent>)>> {
+        match self.get(identifier)? {
+            Some(record) => Ok(Some((record, self.events(identifier)?))),
+            None => Ok(None),
+        }
+    }
     /// The identifier of the current version of `(type, number)`.
     fn find_number(&self, type_code: &str, number: &str) -> Result<Option<String>>;
     fn events(&self, identifier: &str) -> Result<Vec<SignedEvent>>;

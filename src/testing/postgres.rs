@@ -218,6 +218,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// A program of the PostgreSQL installation the server runs from (`pgbench`, …).
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
     /// The server's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port

@@ -1,9 +1,10 @@
 //! How a process learns that another one changed the catalogue or the templates: every
 //! such change bumps `config_generation` and sends `NOTIFY elicence_changes` in its own
-//! transaction. Each process keeps one connection of its own (outside the pool)
+//! transaction, then a `NOTIFY elicence_changes` (best effort: an engine without it loses
+//! nothing but speed). Each process keeps one connection of its own (outside the pool)
 //! listening, and reads the generation on every notification, every few seconds in any
-//! case (a notification sent while the connection was down is lost; an engine without
-//! LISTEN still converges), and after every reconnect.
+//! case (a notification sent while the connection was down is lost; an engine that
+//! refuses LISTEN is polled only), and after every reconnect.
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,15 +67,19 @@ async fn listen_once(config: &tokio_postgres::Config, seen: &AtomicU64) -> Strin
         "the connection closed".to_string()
     });
     let why = async {
-        client
-            .batch_execute("LISTEN elicence_changes")
-            .await
-            .map_err(|e| describe(&e))?;
+        // An engine that speaks the protocol without LISTEN is polled only.
+        let listening = match client.batch_execute("LISTEN elicence_changes").await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %describe(&e), "LISTEN refused: catalogue and template changes made by other processes are seen within {} s", POLL.as_secs());
+                false
+            }
+        };
         loop {
             // Read after LISTEN took effect, so no change falls between the two.
             seen.store(generation(&client).await.map_err(|e| describe(&e))?, Ordering::Release);
             tokio::select! {
-                n = rx.recv() => if n.is_none() { return Err::<(), String>("the connection closed".into()) },
+                n = rx.recv(), if listening => if n.is_none() { return Err::<(), String>("the connection closed".into()) },
                 _ = tokio::time::sleep(POLL) => {}
             }
         }

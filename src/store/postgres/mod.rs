@@ -312,6 +312,19 @@ impl Store for PgStore {
         self.read(move |c| async move { read::replayed(&c, &key).await })
     }
 
+    fn issue_checks(
+        &self,
+        key: &RequestKey,
+        type_code: &str,
+        number: &str,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let (key, type_code, number) = (key.clone(), type_code.to_string(), number.to_string());
+        self.read(move |c| async move {
+            let (replayed, owner) = tokio::join!(read::replayed(&c, &key), read::number_owner(&c, &type_code, &number));
+            Ok((replayed?, owner?))
+        })
+    }
+
     fn insert(&self, new: NewRecord, request: Option<RequestKey>) -> Pending<WriteOutcome> {
         self.write(move |c| write::insert(c, new, request))
     }
@@ -339,6 +352,18 @@ impl Store for PgStore {
     fn get(&self, identifier: &str) -> Result<Option<SignedRecord>> {
         let identifier = identifier.to_string();
         self.read(move |c| async move { read::record(&c, &identifier).await })
+    }
+
+    fn load(&self, identifier: &str) -> Result<Option<(SignedRecord, Vec<SignedEvent>)>> {
+        let identifier = identifier.to_string();
+        self.read(move |c| async move {
+            // Both queries in one round trip (pipelined on the connection).
+            let (record, events) = tokio::join!(read::record(&c, &identifier), read::events(&c, &identifier));
+            match record? {
+                Some(r) => Ok(Some((r, events?))),
+                None => Ok(None),
+            }
+        })
     }
 
     fn find_number(&self, type_code: &str, number: &str) -> Result<Option<String>> {

@@ -402,8 +402,9 @@ async fn put_type_once(c: &Object, code: &String, json: &String) -> Try<()> {
         },
     ];
     pipeline(c, &steps).await?;
-    notify(c).await?;
-    commit(c).await.map_err(Failed::Io)
+    commit(c).await.map_err(Failed::Io)?;
+    notify(c).await;
+    Ok(())
 }
 
 pub(super) async fn put_template(c: Object, t: StoredTemplate) -> Result<u32> {
@@ -434,16 +435,17 @@ async fn put_template_once(c: &Object, t: &StoredTemplate) -> Try<u32> {
         .await
         .map_err(|e| Failed::Io(pg_error(e)))?
         .get(0);
-    notify(c).await?;
     commit(c).await.map_err(Failed::Io)?;
+    notify(c).await;
     u32::try_from(version).map_err(|_| Failed::Io(StoreError::Corrupt(format!("template {} version {version}", t.id))))
 }
 
-async fn notify(c: &Object) -> std::result::Result<(), Failed> {
-    c.execute(NOTIFY_CHANGES, &[])
-        .await
-        .map_err(|e| Failed::Io(pg_error(e)))?;
-    Ok(())
+/// Wakes the other processes' listeners after a committed change. Best effort: they
+/// also poll the generation, so an engine without `pg_notify` only delays them.
+async fn notify(c: &Object) {
+    if let Err(e) = c.execute(NOTIFY_CHANGES, &[]).await {
+        tracing::debug!(error = %describe(&e), "pg_notify failed; other processes see the change at their next poll");
+    }
 }
 
 /// Reserves `n` serial numbers in a committed transaction and answers the first.
