@@ -77,7 +77,21 @@ pub struct StoreArgs {
     /// failover (docs/SCALING.md). Several processes may serve one database.
     #[arg(long, env = "ELICENCE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<DatabaseUrl>,
-    /// Connections to the database this process keeps open at most.
+    /// Read from these hot standbys (same URL form) instead of the primary: public
+    /// verification, department reads and queries. Commits then wait until the
+    /// synchronous standbys have applied them (`synchronous_commit = remote_apply`), so a
+    /// read sees every acknowledged write; list these standbys in the primary's
+    /// `synchronous_standby_names` (docs/SCALING.md). Reads go to the primary while no
+    /// standby answers.
+    #[arg(
+        long,
+        env = "ELICENCE_READ_DATABASE_URL",
+        hide_env_values = true,
+        requires = "database_url"
+    )]
+    pub read_database_url: Option<DatabaseUrl>,
+    /// Connections to the database this process keeps open at most (as many again to
+    /// the read standbys).
     #[arg(long, env = "ELICENCE_DATABASE_POOL_SIZE", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_pool_size: u32,
@@ -95,6 +109,7 @@ impl StoreArgs {
                 Ok(StoreLocation::Postgres(PgConfig {
                     url: url.0.clone(),
                     pool_size: self.database_pool_size as usize,
+                    read_url: self.read_database_url.as_ref().map(|u| u.0.clone()),
                 }))
             }
             None => {
@@ -114,9 +129,10 @@ impl StoreArgs {
 
     /// Where the store is, for logs (no password).
     pub fn describe(&self) -> String {
-        match &self.database_url {
-            Some(url) => url.describe(),
-            None => self.data_dir.display().to_string(),
+        match (&self.database_url, &self.read_database_url) {
+            (Some(url), Some(read)) => format!("{}, reading from {}", url.describe(), read.describe()),
+            (Some(url), None) => url.describe(),
+            (None, _) => self.data_dir.display().to_string(),
         }
     }
 }

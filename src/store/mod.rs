@@ -494,7 +494,14 @@ mod conformance_runs {
             }
         };
         drop(servers);
-        Arc::new(super::postgres::PgStore::open(&super::postgres::PgConfig { url, pool_size: 8 }).unwrap())
+        Arc::new(
+            super::postgres::PgStore::open(&super::postgres::PgConfig {
+                url,
+                pool_size: 8,
+                read_url: None,
+            })
+            .unwrap(),
+        )
     }
 
     crate::store_conformance!(on_sled, super::sled);

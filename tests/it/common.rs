@@ -66,6 +66,8 @@ pub enum Place {
     /// A database URL, and the private server behind it when this place keeps it running.
     Database {
         url: String,
+        /// Hot standbys to read from (`--read-database-url`).
+        read_url: Option<String>,
         _server: Option<Arc<elicence::testing::postgres::Cluster>>,
     },
 }
@@ -73,14 +75,33 @@ pub enum Place {
 impl Place {
     /// A database by URL (its server kept running by the caller).
     pub fn database(url: String) -> Place {
-        Place::Database { url, _server: None }
+        Place::Database {
+            url,
+            read_url: None,
+            _server: None,
+        }
+    }
+
+    /// A database by URL, read from the standbys at `read_url`.
+    pub fn database_with_standby(url: String, read_url: String) -> Place {
+        Place::Database {
+            url,
+            read_url: Some(read_url),
+            _server: None,
+        }
     }
 
     /// The command-line options that point a command at the store.
-    pub fn args(&self) -> [OsString; 2] {
+    pub fn args(&self) -> Vec<OsString> {
         match self {
-            Place::Dir(d) => ["--data-dir".into(), d.into()],
-            Place::Database { url, .. } => ["--database-url".into(), url.into()],
+            Place::Dir(d) => vec!["--data-dir".into(), d.into()],
+            Place::Database { url, read_url, .. } => {
+                let mut a = vec!["--database-url".into(), url.into()];
+                if let Some(r) = read_url {
+                    a.extend(["--read-database-url".into(), r.into()]);
+                }
+                a
+            }
         }
     }
 
@@ -90,10 +111,11 @@ impl Place {
                 dir: d.clone(),
                 config: Default::default(),
             },
-            Place::Database { url, .. } => {
+            Place::Database { url, read_url, .. } => {
                 elicence::store::StoreLocation::Postgres(elicence::store::postgres::PgConfig {
                     url: url.clone(),
                     pool_size: 4,
+                    read_url: read_url.clone(),
                 })
             }
         }
@@ -117,6 +139,7 @@ pub fn place_of(data_dir: &Path) -> Place {
             let server = elicence::testing::postgres::shared_in(data_dir);
             Place::Database {
                 url: server.url("postgres"),
+                read_url: None,
                 _server: Some(server),
             }
         }

@@ -84,15 +84,15 @@ async fn render_export_and_verify_offline_from_the_command_line() {
     server.stop().await;
 
     let pdf_path = tmp.path().join("licence.pdf");
-    let [flag, at] = place.args();
+    let at = place.args();
     let o = elicence(&[
         "render",
         "--identifier",
         &id,
         "--out",
         s(&pdf_path),
-        flag.to_str().unwrap(),
-        at.to_str().unwrap(),
+        at[0].to_str().unwrap(),
+        at[1].to_str().unwrap(),
     ]);
     assert!(o.status.success());
     let keys = tmp.path().join("keys.json");

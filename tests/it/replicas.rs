@@ -282,3 +282,99 @@ async fn a_catalogue_or_template_change_reaches_every_process() {
     stop(a);
     stop(b);
 }
+
+/// Issues a business licence through `served`; its identifier and 核验码.
+async fn issue_coded(served: &Served, n: usize) -> (String, String) {
+    use elicence::api::pb::licence_service_client::LicenceServiceClient;
+    use elicence::api::pb::IssueLicenceRequest;
+    let r = LicenceServiceClient::new(served.channel.clone())
+        .issue_licence(authed(
+            SCJGJ,
+            IssueLicenceRequest {
+                request_id: format!("rs-{n}"),
+                licence: Some(business_licence(&format!("RS-{n}"))),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    (r.identifier, r.verification_code)
+}
+
+/// Public verification by identifier and 核验码, as a holder presents them: its status.
+async fn verify_public(served: &Served, (identifier, code): &(String, String)) -> i32 {
+    use elicence::api::pb::verification_service_client::VerificationServiceClient;
+    use elicence::api::pb::VerifyLicenceRequest;
+    let r = VerificationServiceClient::new(served.channel.clone())
+        .verify_licence(VerifyLicenceRequest {
+            identifier: identifier.clone(),
+            verification_code: code.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{identifier}: {e}"))
+        .into_inner();
+    assert!(r.authentic, "{identifier} does not verify: {r:?}");
+    r.status
+}
+
+/// Reads from a hot standby (`--read-database-url`) see every acknowledged write at
+/// once, whichever process made it: commits wait until the synchronous standby applied
+/// them. A licence verifies through another process right after it is issued, and a
+/// suspension shows right after it is acknowledged. The standby serves verification on
+/// its own once the primary is gone; a process whose standby cannot be reached reads
+/// from the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_from_a_standby_see_every_acknowledged_write() {
+    use elicence::api::pb::licence_service_client::LicenceServiceClient;
+    use elicence::api::pb::{ChangeStatusRequest, LicenceStatus};
+    if !elicence::testing::postgres::available_or_skip() {
+        return;
+    }
+    let mut primary = Cluster::start_with(&["-c", "fsync=off", "-c", "synchronous_standby_names=*"]).unwrap();
+    let standby = primary.standby(&["-c", "fsync=off"]).unwrap();
+    primary.wait_for_sync_standby().unwrap();
+    let place = Place::database_with_standby(primary.url("postgres"), standby.url("postgres"));
+    let (a, b) = tokio::join!(serve_on(&place, "info", None), serve_on(&place, "info", None));
+
+    let mut issued = Vec::new();
+    for n in 0..20 {
+        let licence = issue_coded(&a, n).await;
+        assert_eq!(verify_public(&b, &licence).await, LicenceStatus::Valid as i32);
+        issued.push(licence);
+    }
+    LicenceServiceClient::new(a.channel.clone())
+        .suspend_licence(authed(
+            SCJGJ,
+            ChangeStatusRequest {
+                identifier: issued[3].0.clone(),
+                reason: "检查期间暂扣".into(),
+                request_id: "rs-suspend".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(verify_public(&b, &issued[3]).await, LicenceStatus::Suspended as i32);
+
+    // A process told of a standby that does not answer reads from the primary.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let lost = Place::database_with_standby(
+        primary.url("postgres"),
+        format!("postgresql://elicence@127.0.0.1:{closed}/postgres"),
+    );
+    let c = serve_on(&lost, "info", None).await;
+    assert_eq!(verify_public(&c, &issued[0]).await, LicenceStatus::Valid as i32);
+    stop(c);
+
+    // With the primary gone, the standby alone still answers verification.
+    primary.kill();
+    for licence in &issued {
+        verify_public(&b, licence).await;
+    }
+    stop(a);
+    stop(b);
+}

@@ -48,6 +48,8 @@ pub struct PgConfig {
     /// primary). May carry a password: never logged, never in an error.
     pub url: String,
     pub pool_size: usize,
+    /// Hot standbys to read from (`--read-database-url`); see [`Standby`].
+    pub read_url: Option<String>,
 }
 
 impl std::fmt::Debug for PgConfig {
@@ -55,6 +57,7 @@ impl std::fmt::Debug for PgConfig {
         f.debug_struct("PgConfig")
             .field("url", &"<redacted>")
             .field("pool_size", &self.pool_size)
+            .field("read_url", &self.read_url.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -95,6 +98,67 @@ pub struct PgStore {
     found_version: i32,
     /// The catalogue and template generation last read (`Store::changes`).
     changes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Where reads go, when not to the primary.
+    standby: Option<Standby>,
+}
+
+/// Hot standbys reads go to. Every write's connection asks for `synchronous_commit =
+/// remote_apply`: a commit returns only once the synchronous standbys have applied it,
+/// so a read from one of them sees every acknowledged write, whichever process made it
+/// (a department reads its own write through any replica). A standby that cannot be
+/// reached is left alone for a few seconds and reads go to the primary meanwhile.
+#[derive(Clone)]
+struct Standby {
+    pool: Pool,
+    /// Until when (ms since the store opened) the standby is left alone after a failure.
+    resting_until: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    opened: std::time::Instant,
+}
+
+/// How long a standby that failed is left alone.
+const STANDBY_REST: Duration = Duration::from_secs(5);
+
+impl Standby {
+    /// A connection to read on: the standby's, or the primary's while the standby rests
+    /// or cannot be reached.
+    async fn connection(&self, primary: &Pool) -> Result<Object> {
+        use std::sync::atomic::Ordering;
+        let now = self.opened.elapsed().as_millis() as u64;
+        if now >= self.resting_until.load(Ordering::Relaxed) {
+            match connection(&self.pool).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    self.resting_until
+                        .store(now + STANDBY_REST.as_millis() as u64, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "the read standby is unavailable; reading from the primary for {} s", STANDBY_REST.as_secs());
+                }
+            }
+        }
+        connection(primary).await
+    }
+}
+
+/// A pool of connections on `config`.
+fn pool_of(
+    config: tokio_postgres::Config,
+    size: usize,
+    create_timeout: Duration,
+    wait_timeout: Duration,
+) -> Result<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(create_timeout))
+        .wait_timeout(Some(wait_timeout))
+        .build()
+        .map_err(|e| StoreError::Io(format!("database pool: {e}")))
 }
 
 fn pg_error(e: tokio_postgres::Error) -> StoreError {
@@ -150,11 +214,26 @@ fn signature(v: Vec<u8>, what: &str) -> Result<[u8; 64]> {
 impl PgStore {
     /// Connects, and creates or upgrades the schema (see `schema::migrate`).
     pub fn open(config: &PgConfig) -> Result<PgStore> {
-        let pg: tokio_postgres::Config = config
+        let mut pg: tokio_postgres::Config = config
             .url
             .parse()
             // The parser's message names the problem, not the URL's contents.
             .map_err(|e| StoreError::Io(format!("database URL: {e}")))?;
+        let standby_config = match &config.read_url {
+            Some(url) => {
+                let standby: tokio_postgres::Config = url
+                    .parse()
+                    .map_err(|e| StoreError::Io(format!("read database URL: {e}")))?;
+                // Commits wait until the synchronous standbys applied them (see `Standby`).
+                let options = match pg.get_options() {
+                    Some(o) => format!("{o} -c synchronous_commit=remote_apply"),
+                    None => "-c synchronous_commit=remote_apply".to_string(),
+                };
+                pg.options(&options);
+                Some(standby)
+            }
+            None => None,
+        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("elicence-db")
@@ -162,20 +241,17 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Io(format!("database runtime: {e}")))?;
         let listening = pg.clone();
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .create_timeout(Some(Duration::from_secs(10)))
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| StoreError::Io(format!("database pool: {e}")))?;
+        let pool = pool_of(pg, config.pool_size, Duration::from_secs(10), Duration::from_secs(30))?;
+        let standby = standby_config
+            .map(|c| {
+                // A standby that does not answer quickly is left for the primary.
+                Ok::<_, StoreError>(Standby {
+                    pool: pool_of(c, config.pool_size, Duration::from_secs(2), Duration::from_secs(5))?,
+                    resting_until: Default::default(),
+                    opened: std::time::Instant::now(),
+                })
+            })
+            .transpose()?;
         let migrating = pool.clone();
         let found_version = block_on(&rt, async move {
             let mut client = connection(&migrating).await?;
@@ -185,6 +261,26 @@ impl PgStore {
         let generation = block_on(&rt, async move { changes::current(&reading).await })?;
         let changes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(generation));
         rt.spawn(changes::listen(listening, changes.clone()));
+        if standby.is_some() {
+            let checking = pool.clone();
+            let synchronous: i64 = block_on(&rt, async move {
+                let c = connection(&checking).await?;
+                Ok(c.query_one(
+                    "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')",
+                    &[],
+                )
+                .await
+                .map_err(pg_error)?
+                .get(0))
+            })?;
+            if synchronous == 0 {
+                tracing::warn!(
+                    "--read-database-url is set but the primary has no synchronous standby: reads from the \
+                     standby may miss acknowledged writes until it catches up (set synchronous_standby_names \
+                     on the primary; docs/SCALING.md)"
+                );
+            }
+        }
         let audit = audit::Appender::start(rt.handle().clone(), pool.clone());
         Ok(PgStore {
             audit,
@@ -193,6 +289,7 @@ impl PgStore {
             sequence: Mutex::new((0, 0)),
             found_version,
             changes,
+            standby,
         })
     }
 
@@ -200,7 +297,7 @@ impl PgStore {
     /// its own), waiting for another process that holds it; released when the guard is
     /// dropped.
     pub fn startup_lock(&self) -> Result<StartupLock> {
-        let connection = self.read(|c| async move {
+        let connection = self.on_primary(|c| async move {
             c.execute("SELECT pg_advisory_lock($1)", &[&STARTUP_LOCK_KEY])
                 .await
                 .map_err(pg_error)?;
@@ -221,8 +318,26 @@ impl PgStore {
         self.rt.as_ref().expect("the runtime lives until drop")
     }
 
-    /// Runs a read on a pooled connection and waits for it.
+    /// Runs a read on a pooled connection (of the read standby, if there is one) and
+    /// waits for it.
     fn read<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        let (pool, standby) = (self.pool.clone(), self.standby.clone());
+        block_on(self.rt(), async move {
+            let c = match &standby {
+                Some(s) => s.connection(&pool).await?,
+                None => connection(&pool).await?,
+            };
+            f(c).await
+        })
+    }
+
+    /// Runs a statement that must reach the primary on a pooled connection and waits.
+    fn on_primary<T, F, Fut>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(Object) -> Fut + Send + 'static,
@@ -299,7 +414,7 @@ impl Store for PgStore {
         if s.0 >= s.1 {
             // The block is reserved by a committed update before any of it is handed out,
             // so no other process, and no standby promoted later, hands it out again.
-            let start = self.read(|c| write::reserve_serials(c, SEQUENCE_BLOCK))?;
+            let start = self.on_primary(|c| write::reserve_serials(c, SEQUENCE_BLOCK))?;
             *s = (start, start + SEQUENCE_BLOCK as u64);
         }
         let n = s.0;
@@ -461,6 +576,7 @@ mod tests {
         PgConfig {
             url: pg.url("postgres"),
             pool_size: 2,
+            read_url: None,
         }
     }
 
@@ -564,6 +680,7 @@ mod tests {
         let err = PgStore::open(&PgConfig {
             url: "postgresql://u:s3cret@127.0.0.1:notaport/db".into(),
             pool_size: 1,
+            read_url: None,
         })
         .err()
         .expect("refused")
@@ -574,7 +691,8 @@ mod tests {
             "{:?}",
             PgConfig {
                 url: "postgresql://u:s3cret@h/db".into(),
-                pool_size: 1
+                pool_size: 1,
+                read_url: Some("postgresql://u:s3cret@standby/db".into()),
             }
         );
         assert!(!debug.contains("s3cret"), "{debug}");
