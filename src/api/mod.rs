@@ -59,7 +59,7 @@ where
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
+    tokio::task::spawn_blocking(move || crate::store::on_blocking_pool(f))
         .await
         .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
 }

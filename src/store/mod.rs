@@ -101,6 +101,29 @@ impl OpenedStore {
     }
 }
 
+thread_local! {
+    static ON_BLOCKING_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, a synchronous caller of the store on an async runtime's blocking pool
+/// (`spawn_blocking`): a store that waits on the network may drive that wait on this
+/// thread itself, instead of handing it to its own runtime and sleeping until it ends.
+pub fn on_blocking_pool<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            ON_BLOCKING_POOL.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(ON_BLOCKING_POOL.with(|c| c.replace(true)));
+    f()
+}
+
+/// Whether the current thread runs inside [`on_blocking_pool`].
+pub(crate) fn is_on_blocking_pool() -> bool {
+    ON_BLOCKING_POOL.with(|c| c.get())
+}
+
 pub use pending::{pending, Answer, Pending};
 pub use permissions::OpenDataDir;
 pub use sled_store::SledStore;

@@ -382,15 +382,16 @@ impl PgStore {
 }
 
 /// Runs `fut` to completion on the store's runtime from a synchronous caller. A plain
-/// thread drives it itself; a thread of another runtime (a blocking-pool thread of the
-/// server, or a test's executor) hands it to the store's runtime and waits, as
-/// `block_on` may not be called there.
+/// thread, or a blocking-pool thread of the server (`store::on_blocking_pool`), drives
+/// it itself (the connections' I/O stays on the store's runtime); any other thread of
+/// another runtime (a test's executor) hands it to the store's runtime and waits, as
+/// `block_on` may not be called on an executor.
 fn block_on<T: Send + 'static>(
     rt: &tokio::runtime::Runtime,
     fut: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return rt.block_on(fut);
+    if crate::store::is_on_blocking_pool() || tokio::runtime::Handle::try_current().is_err() {
+        return rt.handle().block_on(fut);
     }
     let (answer, rx) = pending();
     rt.spawn(async move { answer.send(fut.await) });
