@@ -12,12 +12,13 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::data_dir::{DataDirAccess, StoreArgs};
+use super::data_dir::{DataDirAccess, DatabaseUrl, StoreArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::control;
 use crate::licence::record::rfc3339;
 use crate::registry::Registry;
 use crate::repository::{Font, Repository, RepositoryConfig};
+use crate::store::postgres::{PgConfig, PgStore};
 use crate::store::{check_backup, open_embedded, EmbeddedStore, OpenedStore, StoreLocation};
 
 #[derive(Debug, Args)]
@@ -36,8 +37,12 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub from: PathBuf,
     /// New data directory (must not exist or be empty).
-    #[arg(long)]
-    pub data_dir: PathBuf,
+    #[arg(long, required_unless_present = "database_url", conflicts_with = "database_url")]
+    pub data_dir: Option<PathBuf>,
+    /// Restore into this PostgreSQL database instead (it must hold no licence, audit
+    /// entry, licence type or template): also how an embedded store moves to PostgreSQL.
+    #[arg(long, env = "ELICENCE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
     /// Directory holding `keyring.toml`, to verify signatures.
     #[arg(long, env = "ELICENCE_KEYS", default_value = "keys-example/")]
     pub keys: PathBuf,
@@ -61,13 +66,7 @@ pub struct CheckArgs {
 }
 
 pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
-    let StoreLocation::Embedded { dir: data_dir, .. } = args.store.location(Default::default())? else {
-        bail!(
-            "a backup of a PostgreSQL store in elicence's own format is not built yet: back the \
-             database up with PostgreSQL's tools (pg_basebackup, or pg_dump of the database; \
-             docs/OPERATIONS.md)"
-        );
-    };
+    let source = args.store.location(Default::default())?;
     let started = Instant::now();
     let partial = {
         let mut p = args.out.clone().into_os_string();
@@ -87,7 +86,7 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     // `mode` applies only to a file it creates; a stale `.partial` keeps its own.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("restricting {}", partial.display()))?;
-    let result = write_backup(&data_dir, file);
+    let result = write_backup(&source, file);
     let summary = result.and_then(|from| {
         // Read back what reached the disk: a stream cut short by the server is refused here.
         let s = check_backup(std::fs::File::open(&partial)?).context("the backup written does not check")?;
@@ -111,7 +110,7 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::metadata(&args.out)?.len();
     eprintln!(
         "backup of {} ({from}) written to {}: {} entries ({} licences, {} events, {} audit entries), {bytes} bytes in {:.2} s, sha256 {}",
-        data_dir.display(),
+        args.store.describe(),
         args.out.display(),
         summary.entries,
         summary.count("records"),
@@ -123,9 +122,19 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Streams the backup into `file`, from the server if one runs. Returns where it came from.
-fn write_backup(data_dir: &Path, file: std::fs::File) -> anyhow::Result<&'static str> {
+/// Streams the backup into `file`: from the server if one runs on the data directory,
+/// or from one snapshot of the database. Returns where it came from.
+fn write_backup(source: &StoreLocation, file: std::fs::File) -> anyhow::Result<&'static str> {
     let mut out = std::io::BufWriter::new(file);
+    let data_dir = match source {
+        StoreLocation::Embedded { dir, .. } => dir,
+        StoreLocation::Postgres(config) => {
+            let store = PgStore::open(config).context("opening the database")?;
+            store.write_backup(&mut out, &rfc3339(SystemClock.now()))?;
+            out.into_inner()?.sync_all()?;
+            return Ok("one snapshot of the database");
+        }
+    };
     match control::connect(data_dir)? {
         Some(mut stream) => {
             stream.write_all(b"backup\n")?;
@@ -183,14 +192,35 @@ fn registry(store: OpenedStore, keys: &Path, allow_insecure: bool) -> anyhow::Re
 }
 
 pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    args.data_dir_access.enforce(&args.data_dir)?;
     let started = Instant::now();
-    let existed = args.data_dir.exists();
-    let summary = match EmbeddedStore::restore_backup(&args.data_dir, &args.from) {
+    let data_dir = match (&args.data_dir, &args.database_url) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(url)) => {
+            let config = PgConfig {
+                url: url.url().to_string(),
+                pool_size: 2,
+                read_url: None,
+            };
+            let summary = PgStore::restore_backup(&config, &args.from)
+                .with_context(|| format!("restoring {} into {}", args.from.display(), url.describe()))?;
+            eprintln!(
+                "restored {} entries into {} in {:.2} s; verifying",
+                summary.entries,
+                url.describe(),
+                started.elapsed().as_secs_f64()
+            );
+            let store = OpenedStore::open(&StoreLocation::Postgres(config))?;
+            return check_store(store, &args.keys, args.allow_insecure_key_permissions);
+        }
+        (None, None) => bail!("--data-dir or --database-url: where to restore"),
+    };
+    args.data_dir_access.enforce(&data_dir)?;
+    let existed = data_dir.exists();
+    let summary = match EmbeddedStore::restore_backup(&data_dir, &args.from) {
         Ok(s) => s,
         Err(e) => {
             if !existed {
-                let _ = std::fs::remove_dir_all(&args.data_dir);
+                let _ = std::fs::remove_dir_all(&data_dir);
             }
             return Err(e).with_context(|| format!("restoring {}", args.from.display()));
         }
@@ -198,10 +228,10 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "restored {} entries into {} in {:.2} s; verifying",
         summary.entries,
-        args.data_dir.display(),
+        data_dir.display(),
         started.elapsed().as_secs_f64()
     );
-    let store = open_embedded(&args.data_dir, Default::default())?;
+    let store = open_embedded(&data_dir, Default::default())?;
     check_store(
         OpenedStore::Embedded(Arc::new(store)),
         &args.keys,

@@ -34,6 +34,11 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 impl DatabaseUrl {
+    /// The URL itself, to connect with (never to print).
+    pub fn url(&self) -> &str {
+        &self.0
+    }
+
     /// Where it points, for logs: users, hosts, ports and database; never the password.
     pub fn describe(&self) -> String {
         let Ok(c) = self.0.parse::<tokio_postgres::Config>() else {

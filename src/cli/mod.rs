@@ -49,10 +49,12 @@ pub enum Command {
     GenSample(gen_sample::GenSampleArgs),
     /// Work with the access audit log (用证记录).
     Audit(audit::AuditArgs),
-    /// Write a point-in-time backup of a data directory (from the running server if any).
+    /// Write a point-in-time backup of a data directory (from the running server if any)
+    /// or of a database (one snapshot, while it is in use).
     #[cfg(unix)]
     Backup(backup::BackupArgs),
-    /// Rebuild a data directory from a backup, then verify every signature and chain.
+    /// Rebuild a data directory, or an empty database, from a backup of either, then
+    /// verify every signature and chain.
     #[cfg(unix)]
     Restore(backup::RestoreArgs),
     /// Check a store: every signature and chain verifies, every index agrees with the records.

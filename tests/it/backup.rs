@@ -321,3 +321,80 @@ fn check_reports_each_kind_of_problem_once() {
     );
     assert!(stdout.contains(&summary), "{summary}:\n{stdout}");
 }
+
+/// A store moves between the backends through a backup: a data directory's backup
+/// restores into an empty PostgreSQL database, and that database's backup (one snapshot
+/// of a database in use) into a new data directory. Each restore is checked end to end
+/// (every signature, chain and index) and serves every licence acknowledged before,
+/// whose requests still replay; a database that holds licences is refused as a target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_moves_a_store_to_postgresql_and_back() {
+    crate::embedded_only!();
+    let Some(pg) = elicence::testing::postgres::Cluster::start_or_skip() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = spawn_server_at(&data, Arc::new(FixedClock::new(default_now()))).await;
+    let log: workload::Log = Arc::new(Mutex::new(Vec::new()));
+    let (stop, stopped) = watch::channel(false);
+    let load = tokio::spawn(workload::drive(
+        server.channel.clone(),
+        "mv".into(),
+        4,
+        stopped,
+        log.clone(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let _ = stop.send(true);
+    assert!(load.await.unwrap().is_empty());
+    let acked: Vec<Acked> = log.lock().unwrap().clone();
+    assert!(acked.len() > 5);
+    server.stop().await;
+
+    let (first, second) = (tmp.path().join("embedded.backup"), tmp.path().join("postgres.backup"));
+    let url = pg.url("postgres");
+    let (out_1, out_2, refused, out_3, out_4) = tokio::task::spawn_blocking({
+        let (data, first, second, url, tmp) = (
+            data.clone(),
+            first.clone(),
+            second.clone(),
+            url.clone(),
+            tmp.path().to_path_buf(),
+        );
+        move || {
+            let out_1 = cli(&["backup", "--data-dir"], &[&data, Path::new("--out"), &first]);
+            let out_2 = cli(&["restore", "--database-url", &url, "--from"], &[&first]);
+            let refused = cli(&["restore", "--database-url", &url, "--from"], &[&first]);
+            let out_3 = cli(&["backup", "--database-url", &url, "--out"], &[&second]);
+            let out_4 = cli(
+                &["restore", "--from"],
+                &[&second, Path::new("--data-dir"), &tmp.join("back")],
+            );
+            (out_1, out_2, refused, out_3, out_4)
+        }
+    })
+    .await
+    .unwrap();
+    for o in [&out_1, &out_2, &out_3, &out_4] {
+        assert!(o.status.success(), "{}", text(o));
+    }
+    assert!(
+        String::from_utf8_lossy(&out_2.stdout).contains("no problems"),
+        "{}",
+        text(&out_2)
+    );
+    assert!(!refused.status.success(), "a database that holds licences is refused");
+    assert!(text(&refused).contains("not empty"), "{}", text(&refused));
+
+    // The database serves everything, and replays every request.
+    let served = crate::crash::serve_on(&Place::database(url), "info", None).await;
+    workload::verify_acked(served.channel.clone(), &acked, true).await;
+    let mut child = served.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // And so does the data directory restored from the database's backup.
+    let back = spawn_server_at(&tmp.path().join("back"), Arc::new(FixedClock::new(default_now()))).await;
+    workload::verify_acked(back.channel.clone(), &acked, false).await;
+    back.stop().await;
+}

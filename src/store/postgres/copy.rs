@@ -91,7 +91,11 @@ pub(super) async fn insert_batch(c: Object, batch: Vec<NewRecord>) -> Result<Bat
 
 async fn attempt(c: &Object, batch: &[NewRecord]) -> std::result::Result<Vec<BatchItem>, Failed> {
     let io = |e: tokio_postgres::Error| Failed::Io(pg_error(e));
-    c.batch_execute(&format!("BEGIN; {STAGING}")).await.map_err(io)?;
+    // The staging table outlives the transaction on its connection; "already exists"
+    // is not news.
+    c.batch_execute(&format!("BEGIN; SET LOCAL client_min_messages = warning; {STAGING}"))
+        .await
+        .map_err(io)?;
     match stage_and_write(c, batch).await {
         Ok(items) => {
             commit(c).await.map_err(Failed::Io)?;

@@ -17,6 +17,7 @@
 //! threads.
 
 mod audit;
+mod backup;
 mod changes;
 mod copy;
 mod read;
