@@ -109,16 +109,7 @@ async fn serve(url: &str) -> Served {
         .await
         .unwrap()
         .expect("elicence serve did not start");
-    let mut channels = Vec::new();
-    for _ in 0..4 {
-        channels.push(
-            Channel::from_shared(format!("http://{addr}"))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap(),
-        );
-    }
+    let channels = common::channels(&addr.to_string(), 4).await;
     Served { child, channels }
 }
 

@@ -27,7 +27,6 @@ use elicence::api::server::{self, Limits};
 use elicence::clock::SystemClock;
 use elicence::licence::Licence;
 use elicence::store::IndexQuery;
-use tonic::transport::Channel;
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -180,16 +179,7 @@ fn main() {
         let server = tokio::spawn(server::run(listener, state, limits, None, async {
             let _ = stop_rx.await;
         }));
-        let mut channels = Vec::new();
-        for _ in 0..4 {
-            channels.push(
-                Channel::from_shared(format!("http://{addr}"))
-                    .unwrap()
-                    .connect()
-                    .await
-                    .unwrap(),
-            );
-        }
+        let channels = common::channels(&addr.to_string(), 4).await;
         let channels = Arc::new(channels);
 
         for (label, callers, count) in [

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use common::{issue_one, licence, list_keys, raw_ed25519, report, run_load, verify_one};
 use elicence::api::server::{self, Limits};
 use elicence::clock::SystemClock;
-use tonic::transport::Channel;
 
 /// The allocator the `elicence` binary uses, so the in-process server runs as in production.
 #[cfg(feature = "mimalloc")]
@@ -76,16 +75,7 @@ fn main() {
         let server = tokio::spawn(server::run(listener, state, bench_limits(concurrency), None, async {
             let _ = stop_rx.await;
         }));
-        let mut channels = Vec::new();
-        for _ in 0..4 {
-            channels.push(
-                Channel::from_shared(format!("http://{addr}"))
-                    .unwrap()
-                    .connect()
-                    .await
-                    .unwrap(),
-            );
-        }
+        let channels = common::channels(&addr.to_string(), 4).await;
         let channels = Arc::new(channels);
 
         let c = channels.clone();

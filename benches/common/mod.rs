@@ -137,3 +137,18 @@ pub async fn list_keys(channel: Channel) {
         .expect("list signing keys");
     assert!(!r.into_inner().keys.is_empty());
 }
+
+/// `n` HTTP/2 connections to the server at `addr` (callers spread over them).
+pub async fn channels(addr: &str, n: usize) -> Vec<Channel> {
+    let mut channels = Vec::with_capacity(n);
+    for _ in 0..n {
+        channels.push(
+            Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    channels
+}
