@@ -473,14 +473,7 @@ impl Store for PgStore {
 
     fn load(&self, identifier: &str) -> Result<Option<(SignedRecord, Vec<SignedEvent>)>> {
         let identifier = identifier.to_string();
-        self.read(move |c| async move {
-            // Both queries in one round trip (pipelined on the connection).
-            let (record, events) = tokio::join!(read::record(&c, &identifier), read::events(&c, &identifier));
-            match record? {
-                Some(r) => Ok(Some((r, events?))),
-                None => Ok(None),
-            }
-        })
+        self.read(move |c| async move { read::load(&c, &identifier).await })
     }
 
     fn find_number(&self, type_code: &str, number: &str) -> Result<Option<String>> {

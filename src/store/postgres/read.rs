@@ -85,6 +85,39 @@ pub(super) async fn events(c: &Object, identifier: &str) -> Result<Vec<SignedEve
     .collect()
 }
 
+/// A record and its events in one statement (one execution, one snapshot): the record's
+/// columns repeat on each event's row.
+pub(super) async fn load(c: &Object, identifier: &str) -> Result<Option<(SignedRecord, Vec<SignedEvent>)>> {
+    let found = rows(
+        c,
+        "SELECT r.key_id, r.signature, r.bytes, e.seq, e.key_id, e.signature, e.bytes FROM records r \
+         LEFT JOIN events e ON e.identifier = r.identifier WHERE r.identifier = $1 ORDER BY e.seq",
+        &[&identifier],
+    )
+    .await?;
+    let Some(first) = found.first() else {
+        return Ok(None);
+    };
+    let record = SignedRecord {
+        key_id: first.get(0),
+        signature: signature(first.get(1), identifier)?,
+        bytes: first.get(2),
+    };
+    let mut events = Vec::with_capacity(found.len());
+    for r in &found {
+        let Some(seq) = r.get::<_, Option<i32>>(3) else {
+            continue;
+        };
+        events.push(SignedEvent {
+            seq: seq as u32,
+            key_id: r.get(4),
+            signature: signature(r.get(5), identifier)?,
+            bytes: r.get(6),
+        });
+    }
+    Ok(Some((record, events)))
+}
+
 fn audit_entry(r: Row) -> Result<SignedAuditEntry> {
     let seq: i64 = r.get(0);
     Ok(SignedAuditEntry {
