@@ -9,6 +9,9 @@
 //! - VerifyLicence (identifier and 核验码, as a holder presents them) through one and two;
 //! - `elicence import` of a GBK CSV export through binary COPY, rows per second and peak
 //!   memory;
+//! - the COPY stage alone: the store's batch insert of rows already mapped and signed,
+//!   from one writer and from two at once (what the database takes, without the
+//!   signing and mapping that bound the import);
 //! - ListSigningKeys through one process (no store, no signature): the transport's own
 //!   ceiling.
 //!
@@ -17,7 +20,8 @@
 //!
 //! `cargo bench --bench postgres` (env `BENCH_CONCURRENCY`, default 64; `BENCH_ISSUE`,
 //! `BENCH_VERIFY`, requests per measurement; `BENCH_ROWS`, rows imported, default
-//! 100,000; `BENCH_PGBENCH_SECS`, default 20).
+//! 100,000; `BENCH_PGBENCH_SECS`, default 20; `BENCH_ONLY=copy` measures the COPY stage
+//! alone).
 
 mod common;
 
@@ -26,7 +30,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{issue_one, licence, list_keys, raw_ed25519, report, run_load, verify_one, Stats};
+use common::{issue_one, licence, list_keys, migrated_row, raw_ed25519, report, run_load, verify_one, Stats};
+use elicence::licence::status::SignedEvent;
+use elicence::store::postgres::{PgConfig, PgStore};
+use elicence::store::{NewRecord, Store};
 use elicence::testing::postgres::Cluster;
 use tonic::transport::Channel;
 
@@ -186,6 +193,45 @@ fn import(url: &str, rows: usize) -> (f64, f64) {
     (rows as f64 / wall, peak_kb / 1024.0)
 }
 
+/// A migrated row with its first event (seq 0), as the import stores it.
+fn staged_row(i: u64) -> NewRecord {
+    let mut r = migrated_row(i);
+    r.first_event = Some(SignedEvent {
+        seq: 0,
+        bytes: vec![b' '; 300],
+        signature: [9; 64],
+        key_id: r.record.key_id.clone(),
+    });
+    r
+}
+
+/// The store's batch insert (binary COPY into staging, then the set-based inserts) of
+/// `rows` rows in batches of `batch`, split between `writers` threads: rows per second.
+fn copy_stage(url: &str, rows: u64, batch: u64, writers: u64) -> f64 {
+    let store = PgStore::open(&PgConfig {
+        url: url.to_string(),
+        pool_size: writers as usize,
+        read_url: None,
+    })
+    .unwrap();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..writers {
+            let store = &store;
+            s.spawn(move || {
+                let mut i = w * batch;
+                while i < rows {
+                    let n = batch.min(rows - i);
+                    let out = store.insert_batch((i..i + n).map(staged_row).collect()).wait().unwrap();
+                    assert_eq!(out.items.len() as u64, n);
+                    i += batch * writers;
+                }
+            });
+        }
+    });
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -221,16 +267,38 @@ fn main() {
         pg.psql("postgres", "SHOW fsync").unwrap(),
         pg.psql("postgres", "SHOW synchronous_commit").unwrap()
     );
-    let tps = pgbench(&pg, concurrency, secs);
+    let url = pg.url("elicence");
+    if std::env::var("BENCH_ONLY").as_deref() != Ok("copy") {
+        service_and_import(&pg, &url, concurrency, issue_n, verify_n, rows, secs);
+    }
+    for writers in [1, 2] {
+        let db = format!("copy{writers}");
+        pg.psql("postgres", &format!("CREATE DATABASE {db}")).unwrap();
+        let rate = copy_stage(&pg.url(&db), rows as u64, 1000, writers);
+        println!("COPY stage alone (signed rows, batches of 1000), {writers} writer(s): {rate:.0} rows/s");
+    }
+}
+
+/// pgbench, then IssueLicence and VerifyLicence through one and two processes, then
+/// `elicence import`.
+fn service_and_import(
+    pg: &Cluster,
+    url: &str,
+    concurrency: usize,
+    issue_n: usize,
+    verify_n: usize,
+    rows: usize,
+    secs: usize,
+) {
+    let tps = pgbench(pg, concurrency, secs);
     println!("pgbench -N -M prepared -c {concurrency} -j 2 -T {secs}: {tps:.0} tps (the baseline)");
 
-    let url = pg.url("elicence");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let one = serve(&url).await;
+        let one = serve(url).await;
         let c1 = Arc::new(one.channels.clone());
         let c = c1.clone();
         let baseline = run_load(verify_n, concurrency, move |i| list_keys(c[i % c.len()].clone())).await;
@@ -240,7 +308,7 @@ fn main() {
         report("IssueLicence, 1 process:", &s1, issue_n);
         println!("  = {:.0} % of pgbench -N", 100.0 * s1.rate / tps);
 
-        let two = serve(&url).await;
+        let two = serve(url).await;
         let c2: Arc<Vec<Channel>> = Arc::new(one.channels.iter().chain(&two.channels).cloned().collect());
         let (s2, ids2) = issue(c2.clone(), issue_n, concurrency, "two").await;
         report("IssueLicence, 2 processes:", &s2, issue_n);
@@ -258,6 +326,6 @@ fn main() {
         drop(two);
         drop(one);
     });
-    let (rate, peak) = import(&url, rows);
+    let (rate, peak) = import(url, rows);
     println!("import of {rows} GBK rows through COPY: {rate:.0} rows/s, peak {peak:.0} MB");
 }

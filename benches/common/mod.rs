@@ -10,6 +10,8 @@ use ed25519_dalek::{Signer, SigningKey, Verifier};
 use elicence::api::pb::licence_service_client::LicenceServiceClient;
 use elicence::api::pb::verification_service_client::VerificationServiceClient;
 use elicence::api::pb::{self, IssueLicenceRequest, VerifyLicenceRequest};
+use elicence::licence::SignedRecord;
+use elicence::store::NewRecord;
 use tonic::transport::Channel;
 
 pub struct Stats {
@@ -151,4 +153,44 @@ pub async fn channels(addr: &str, n: usize) -> Vec<Channel> {
         );
     }
     channels
+}
+
+const TYPES: [&str; 5] = [
+    "11100000000013338W011",
+    "11100000000013338W012",
+    "11100000MB1536428Y001",
+    "11100000000019713D001",
+    "11100000000013129K001",
+];
+
+/// A migrated record as the store receives it, already signed (`store_write`, and the
+/// COPY stage of `postgres`). A record-like row: realistic key shapes and a 1,100-byte value, in a scattered order
+/// (types, issuers and years interleave as in a legacy export).
+pub fn migrated_row(i: u64) -> NewRecord {
+    let mix = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let t = TYPES[(mix % 5) as usize];
+    let issuer = format!("11420800MB1A{:06}", (mix >> 8) % 20);
+    let year = 1995 + (mix >> 16) % 30;
+    let identifier = format!("1.2.156.3005.2.{t}.{issuer}.{year}{i:07}.001.Y");
+    let number = format!("吉A{:012}", (mix >> 20) % 1_000_000_000_000);
+    let holder = format!("{:018}", mix % 1_000_000_000_000_000_000);
+    let issue_date = format!("{year}-{:02}-{:02}", 1 + (mix >> 24) % 12, 1 + (mix >> 28) % 28);
+    let mut bytes = format!("{{\"identifier\":\"{identifier}\",\"licence_number\":\"{number}\"}}").into_bytes();
+    bytes.resize(1100, b' ');
+    NewRecord {
+        identifier,
+        type_code: t.into(),
+        licence_number: number.clone(),
+        holder_code_type: "111".into(),
+        holder_code: holder,
+        issuer_code: issuer,
+        issue_date,
+        record: SignedRecord {
+            bytes,
+            signature: [7; 64],
+            key_id: "0123456789abcdef".into(),
+        },
+        first_event: None,
+        import_key: Some(format!("{t}\u{1f}{number}")),
+    }
 }
