@@ -116,6 +116,76 @@ pub fn batch_checks_keys_numbers_and_identifiers(open: Open) {
     );
 }
 
+/// Importers writing batches at once (two `elicence import` runs, or processes on one
+/// database) that overlap: each row is stored exactly once, and of two rows with one
+/// number exactly one is stored and the other refused, whichever committed first.
+pub fn concurrent_batches_store_each_row_once(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let row = |i: usize| record(&format!("id-{i:04}"), &format!("N{i}"), Some(&format!("k{i}")));
+    let rival = |i: usize| record(&format!("rival-{i:04}"), &format!("N{i}"), Some(&format!("r{i}")));
+    let run = |rows: Vec<NewRecord>| {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let mut items = Vec::new();
+            for chunk in rows.chunks(50) {
+                let ids: Vec<String> = chunk.iter().map(|r| r.identifier.clone()).collect();
+                let out = store.insert_batch(chunk.to_vec()).wait().unwrap();
+                items.extend(ids.into_iter().zip(out.items));
+            }
+            items
+        })
+    };
+    // Two runs of the same 600 rows, and a third with rivals of every fourth row: other
+    // identifiers and import keys, the same numbers. All three start together.
+    let runs = [
+        run((0..600).map(row).collect()),
+        run((0..600).map(row).collect()),
+        run((0..600).step_by(4).map(rival).collect()),
+    ];
+    let items: Vec<(String, BatchItem)> = runs.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let answers = |id: &str| -> Vec<String> {
+        let mut a: Vec<String> = items
+            .iter()
+            .filter(|(x, _)| x == id)
+            .map(|(_, it)| format!("{it:?}"))
+            .collect();
+        a.sort();
+        a
+    };
+
+    let mut written: Vec<String> = items
+        .iter()
+        .filter(|(_, item)| *item == BatchItem::Written)
+        .map(|(id, _)| id.clone())
+        .collect();
+    written.sort_unstable();
+    let stored = all_identifiers(&*store);
+    assert_eq!(written, stored, "what was answered Written is exactly what is stored");
+    for i in 0..600 {
+        let (id, rival) = (format!("id-{i:04}"), format!("rival-{i:04}"));
+        let owner = store.find_number(TYPE, &format!("N{i}")).unwrap().unwrap();
+        let taken = format!("NumberTaken({owner:?})");
+        if owner == id {
+            assert_eq!(
+                answers(&id),
+                [format!("AlreadyPresent({id:?})"), "Written".into()],
+                "{id}"
+            );
+            if i % 4 == 0 {
+                assert_eq!(answers(&rival), [taken], "{rival}");
+            }
+        } else {
+            assert!(i % 4 == 0 && owner == rival, "N{i} belongs to {owner}");
+            assert_eq!(answers(&id), [taken.clone(), taken], "{id}");
+            assert_eq!(answers(&rival), ["Written"], "{rival}");
+        }
+    }
+    assert_eq!(stored.len(), 600);
+    assert_eq!(all_entries(&*store, IndexName::ImportKeys).len(), 600);
+    assert_eq!(all_entries(&*store, IndexName::Events).len(), 600);
+}
+
 /// Records and every index read back in pages: in key order, each page continuing
 /// after the last identifier or position of the one before, whatever its size; every
 /// entry decodes to what was written and is found again by a point lookup.
@@ -555,6 +625,7 @@ macro_rules! store_conformance {
             use $crate::store::conformance as c;
             $crate::store_conformance!(@tests $open, $available;
                 batch_checks_keys_numbers_and_identifiers,
+                concurrent_batches_store_each_row_once,
                 records_and_indexes_read_in_pages,
                 insert_is_unique_and_idempotent,
                 events_chain_and_reissue,
