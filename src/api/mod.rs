@@ -18,7 +18,8 @@ pub mod server;
 mod template_api;
 mod verification_api;
 
-pub use admission::{RateLimiter, ShedLayer};
+pub use crate::rate_limit::RateLimiter;
+pub use admission::ShedLayer;
 pub use audit::code_name;
 pub use audit_api::AuditApi;
 pub use auth::DirectoryHandle;

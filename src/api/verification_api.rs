@@ -10,7 +10,7 @@ use super::audit::{audited, AuditedRequest, AuditedResponse};
 use super::convert::{key_to_pb, verification_to_pb};
 use super::pb::verification_service_server::VerificationService;
 use super::pb::{ListSigningKeysRequest, ListSigningKeysResponse, VerifyLicenceRequest, VerifyLicenceResponse};
-use super::{blocking, ApiError, AppState, RateLimiter};
+use super::{blocking, ApiError, AppState};
 use crate::licence::Invalid;
 use crate::registry::Presented;
 
@@ -18,7 +18,8 @@ const METHOD: &str = "elicence.v1.VerificationService/VerifyLicence";
 
 pub struct VerificationApi {
     state: AppState,
-    limiter: RateLimiter,
+    rate: u32,
+    burst: u32,
 }
 
 impl VerificationApi {
@@ -27,16 +28,15 @@ impl VerificationApi {
         VerificationApi::with_rate_limit(state, 0, 1)
     }
 
-    /// At most `rate` calls a second per client IP address, bursts up to `burst`.
+    /// At most `rate` calls a second per client IP address, bursts up to `burst` (in one
+    /// bucket with the HTTP API's: `Registry::client_limiter`).
     pub fn with_rate_limit(state: AppState, rate: u32, burst: u32) -> VerificationApi {
-        VerificationApi {
-            state,
-            limiter: RateLimiter::new(rate, burst),
-        }
+        VerificationApi { state, rate, burst }
     }
 
     fn admit<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        self.limiter.admit(req.remote_addr().map(|a| a.ip()), Instant::now())
+        let limiter = self.state.registry.client_limiter(self.rate, self.burst);
+        Ok(limiter.admit(req.remote_addr().map(|a| a.ip()), Instant::now())?)
     }
 }
 

@@ -5,32 +5,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
-use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
 use crate::licence::qr::QrPayload;
+use crate::licence::key_list::SignedKeyList;
+pub use crate::licence::key_list::parse_key_list;
 use crate::licence::signing::{self, PublicKeyInfo};
 use crate::licence::Licence;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct KeyListEntry {
-    key_id: String,
-    public_key_hex: String,
-    valid_from: String,
-    valid_until: String,
-    active: bool,
-}
-
-/// The exported key list: `signature_hex` is Ed25519 by `signed_by` over the RFC 8785
-/// canonical JSON of `keys`.
-#[derive(Debug, Serialize, Deserialize)]
-struct KeyListFile {
-    keys: Vec<KeyListEntry>,
-    signed_by: String,
-    signature_hex: String,
-}
 
 #[derive(Debug, Args)]
 pub struct KeysExportArgs {
@@ -46,23 +29,7 @@ pub fn export(args: KeysExportArgs) -> anyhow::Result<ExitCode> {
     let ring = crate::keys::load(&args.keys, args.allow_insecure_key_permissions)
         .map_err(anyhow::Error::msg)?
         .ring;
-    let keys: Vec<KeyListEntry> = ring
-        .public_keys()
-        .into_iter()
-        .map(|k| KeyListEntry {
-            key_id: k.key_id,
-            public_key_hex: hex::encode(k.public_key),
-            valid_from: k.valid_from,
-            valid_until: k.valid_until,
-            active: k.active,
-        })
-        .collect();
-    let bytes = serde_jcs::to_vec(&keys)?;
-    let file = KeyListFile {
-        keys,
-        signed_by: ring.active_key_id().to_string(),
-        signature_hex: hex::encode(ring.sign(&bytes)),
-    };
+    let file = SignedKeyList::of(&ring)?;
     std::fs::write(&args.out, serde_json::to_string_pretty(&file)? + "\n")?;
     eprintln!("{} keys written to {}", file.keys.len(), args.out.display());
     Ok(ExitCode::SUCCESS)
@@ -73,46 +40,7 @@ pub fn export(args: KeysExportArgs) -> anyhow::Result<ExitCode> {
 /// only signs itself proves nothing about who made it.
 fn load_key_list(path: &PathBuf, trusted: &[String]) -> anyhow::Result<Vec<PublicKeyInfo>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_key_list(&text, trusted)
-}
-
-/// [`load_key_list`] on text already read: the part that sees hostile input (public for
-/// the fuzz target in `fuzz/`).
-pub fn parse_key_list(text: &str, trusted: &[String]) -> anyhow::Result<Vec<PublicKeyInfo>> {
-    let file: KeyListFile = serde_json::from_str(text).context("key list file")?;
-    let mut keys = Vec::new();
-    for k in &file.keys {
-        let public_key: [u8; 32] = hex::decode(&k.public_key_hex)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .with_context(|| format!("key {}: public_key_hex is not 32 bytes", k.key_id))?;
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(&public_key).context("public key")?;
-        if signing::key_id(&vk) != k.key_id {
-            bail!("key list: key id {} does not match its public key", k.key_id);
-        }
-        keys.push(PublicKeyInfo {
-            key_id: k.key_id.clone(),
-            public_key,
-            valid_from: k.valid_from.clone(),
-            valid_until: k.valid_until.clone(),
-            active: k.active,
-        });
-    }
-    if !trusted.is_empty() && !trusted.contains(&file.signed_by) {
-        bail!(
-            "key list is signed by {}, which is not a trusted key id ({})",
-            file.signed_by,
-            trusted.join(", ")
-        );
-    }
-    let signer = keys
-        .iter()
-        .find(|k| k.key_id == file.signed_by)
-        .context("key list: signer not in the list")?;
-    let signature = hex::decode(&file.signature_hex).context("key list signature")?;
-    signing::verify_with(&signer.public_key, &serde_jcs::to_vec(&file.keys)?, &signature)
-        .map_err(|e| anyhow::anyhow!("key list is not genuine: {e}"))?;
-    Ok(keys)
+    Ok(parse_key_list(&text, trusted)?)
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 pub mod canonical;
 pub mod codes;
 pub mod identifier;
+pub mod key_list;
 pub mod public;
 pub mod qr;
 pub mod record;

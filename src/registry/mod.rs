@@ -85,6 +85,8 @@ pub struct Registry {
     reloading: std::sync::Mutex<()>,
     /// Failed verification codes per identifier.
     throttle: throttle::Throttle,
+    /// Public verification calls per client address, one bucket for every transport.
+    client_limiter: std::sync::OnceLock<crate::rate_limit::RateLimiter>,
 }
 
 impl Registry {
@@ -110,6 +112,7 @@ impl Registry {
             clock,
             verified: verified::VerifiedSet::new(500_000),
             throttle: throttle::Throttle::default(),
+            client_limiter: std::sync::OnceLock::new(),
             page_tokens: page_token::PageTokens::new(keys_secret),
         })
     }
@@ -282,4 +285,14 @@ impl<T> Future for Committing<T> {
 /// Digest of signed bytes, as events chain them.
 pub(crate) fn digest(bytes: &[u8]) -> [u8; 32] {
     signing::digest(bytes)
+}
+
+impl Registry {
+    /// The per-client limit of public verification: made with the first caller's `rate`
+    /// and `burst` (every transport of one server passes the same), then shared, so a
+    /// client's calls over gRPC and HTTP take from one bucket.
+    pub fn client_limiter(&self, rate: u32, burst: u32) -> &crate::rate_limit::RateLimiter {
+        self.client_limiter
+            .get_or_init(|| crate::rate_limit::RateLimiter::new(rate, burst))
+    }
 }
