@@ -93,7 +93,15 @@ impl Drop for Served {
 async fn serve(url: &str) -> Served {
     let mut child = Command::new(BIN)
         .current_dir(ROOT)
-        .args(["serve", "--listen", "127.0.0.1:0", "--verify-rate-per-client", "0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--verify-rate-per-client",
+            "0",
+        ])
         .args(["--max-concurrent-requests", "4096", "--database-url", url])
         .env("ELICENCE_LOG", "info")
         .env("NO_COLOR", "1")

@@ -206,6 +206,8 @@ fn main() {
             "serve",
             "--listen",
             "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
             "--verify-rate-per-client",
             "0",
             "--data-dir",

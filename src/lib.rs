@@ -19,8 +19,8 @@
 //!   mapping files, date parsing, row validation, reject reports.
 //! - [`audit`]: the access audit log's entries, signed bytes and hash chain check.
 //! - [`keys`]: loading the signing key ring from disk.
-//! - [`rate_limit`]: the per-client rate limit of public verification, for every
-//!   transport.
+//! - [`limits`]: what a server accepts (sizes, deadlines, requests in progress, the
+//!   per-client rate limit of public verification), for every transport.
 //! - [`clock`]: the time source, passed in so that expiry rules are testable.
 //! - [`render`]: licence templates → PDF with an embedded subset CJK font, the red seal
 //!   and a QR code carrying the signed payload.
@@ -39,11 +39,12 @@ pub mod clock;
 pub mod control;
 pub mod import;
 pub mod keys;
-pub mod rate_limit;
 pub mod licence;
+pub mod limits;
 pub mod registry;
 pub mod render;
 pub mod repository;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod web;

@@ -1,6 +1,6 @@
 //! Admission control: a process-wide cap on requests in progress that sheds the excess
 //! at once (RESOURCE_EXHAUSTED) instead of queueing it into memory. (The per-client
-//! rate limit of public verification is `crate::rate_limit`, shared with HTTP.)
+//! rate limit of public verification is `crate::limits`, shared with HTTP.)
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -85,8 +85,8 @@ where
     }
 }
 
-impl From<crate::rate_limit::RateLimited> for Status {
-    fn from(r: crate::rate_limit::RateLimited) -> Status {
+impl From<crate::limits::RateLimited> for Status {
+    fn from(r: crate::limits::RateLimited) -> Status {
         Status::resource_exhausted(r.to_string())
     }
 }

@@ -18,7 +18,7 @@ pub mod server;
 mod template_api;
 mod verification_api;
 
-pub use crate::rate_limit::RateLimiter;
+pub use crate::limits::RateLimiter;
 pub use admission::ShedLayer;
 pub use audit::code_name;
 pub use audit_api::AuditApi;

@@ -20,7 +20,7 @@ use crate::api::pb::verification_service_server::VerificationServiceServer;
 use crate::api::{
     pb, AppState, AuditApi, CatalogApi, DocumentApi, LicenceApi, MigrationApi, ShedLayer, TemplateApi, VerificationApi,
 };
-use crate::import::XlsxLimits;
+pub use crate::limits::Limits;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,43 +41,6 @@ pub fn tls_from_pem(cert_chain: Vec<u8>, key: Vec<u8>, client_ca: Option<Vec<u8>
     match client_ca {
         Some(ca) => tls.client_ca_root(Certificate::from_pem(ca)).client_auth_optional(true),
         None => tls,
-    }
-}
-
-/// Transport limits. Defaults are safe for a service exposed to the internet.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest request message accepted, in bytes.
-    pub max_request_bytes: usize,
-    /// Per-request deadline.
-    pub request_timeout: Duration,
-    /// Concurrent requests per connection.
-    pub concurrency_per_connection: usize,
-    /// Requests in progress across all connections; beyond it, requests are refused at
-    /// once with RESOURCE_EXHAUSTED instead of queueing.
-    pub max_concurrent_requests: usize,
-    /// Public verification calls per second per client IP address (0: no limit).
-    pub verify_rate_per_client: u32,
-    /// Burst of public verification calls a client may make above the rate.
-    pub verify_burst_per_client: u32,
-    /// Streamed imports (MigrationService) running at once; each may buffer 256 MiB.
-    pub max_concurrent_imports: usize,
-    /// What an imported XLSX file may unpack to, checked before it is parsed.
-    pub xlsx: XlsxLimits,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_request_bytes: 4 * 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
-            concurrency_per_connection: 256,
-            max_concurrent_requests: 1024,
-            verify_rate_per_client: 50,
-            verify_burst_per_client: 100,
-            max_concurrent_imports: 2,
-            xlsx: XlsxLimits::default(),
-        }
     }
 }
 

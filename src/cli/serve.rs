@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "ELICENCE_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: String,
+    /// Address of the HTTP side: the verification page behind the QR codes, the JSON API
+    /// and metrics.
+    #[arg(long, env = "ELICENCE_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub http_listen: String,
     #[command(flatten)]
     pub repository: RepositoryArgs,
     /// Department directory (tokens and permissions).
@@ -130,8 +134,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        let http = tokio::net::TcpListener::bind(&args.http_listen).await.with_context(|| format!("binding {}", args.http_listen))?;
         let shutdown = shutdown_signal()?;
+        // One shutdown for both transports.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
         tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), store = %args.repository.store.describe(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
+        tracing::info!(http = %http.local_addr()?, "elicence web serving");
+        let web = tokio::spawn(crate::web::run(http, crate::web::WebState::new(state.registry.clone(), limits.clone()), until_stopped()));
         spawn_reload_on_sighup(state.directory.clone(), args.departments.clone());
         // Backups and checks of a running embedded store go through this socket (a
         // database is backed up and checked directly).
@@ -145,7 +164,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             _ => None,
         };
-        server::run(listener, state, limits, tls, shutdown).await?;
+        server::run(listener, state, limits, tls, until_stopped()).await?;
+        web.await.context("HTTP server")?.context("HTTP server")?;
         #[cfg(unix)]
         if let Some((task, stop)) = control {
             let _ = stop.send(());

@@ -9,9 +9,9 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::clock::{Clock, SystemClock};
-use crate::licence::qr::QrPayload;
-use crate::licence::key_list::SignedKeyList;
 pub use crate::licence::key_list::parse_key_list;
+use crate::licence::key_list::SignedKeyList;
+use crate::licence::qr::QrPayload;
 use crate::licence::signing::{self, PublicKeyInfo};
 use crate::licence::Licence;
 

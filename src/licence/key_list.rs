@@ -67,7 +67,10 @@ pub fn parse_key_list(text: &str, trusted: &[String]) -> Result<Vec<PublicKeyInf
     let file: SignedKeyList = serde_json::from_str(text).map_err(|e| KeyListError(format!("not a key list: {e}")))?;
     let mut keys = Vec::new();
     for k in &file.keys {
-        let Some(public_key) = hex::decode(&k.public_key_hex).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
+        let Some(public_key) = hex::decode(&k.public_key_hex)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        else {
             return refuse(format!("key {}: public_key_hex is not 32 bytes", k.key_id));
         };
         let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&public_key) else {

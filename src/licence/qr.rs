@@ -33,6 +33,15 @@ pub struct CopyFields {
     pub copy_until: String,
 }
 
+/// The `ELC1:` text of a QR code's content: the content itself, or what follows the
+/// verification page's address in front of it.
+pub fn payload_text(content: &str) -> &str {
+    match content.find(QR_PREFIX) {
+        Some(at) if at > 0 && content[..at].contains("://") => &content[at..],
+        _ => content,
+    }
+}
+
 /// The decoded QR payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QrPayload {
@@ -175,12 +184,15 @@ impl QrPayload {
         Ok(format!("{QR_PREFIX}{}", base32_encode(&bytes)))
     }
 
-    /// Reads a payload from its text form. Never panics; surrounding whitespace is ignored.
+    /// Reads a payload from its text form, alone or at the end of a verification page's
+    /// URL (`HTTPS://VERIFY.EXAMPLE.GOV.CN/V/ELC1:…`, as codes printed with a public URL
+    /// carry it). Never panics; surrounding whitespace is ignored.
     pub fn decode(text: &str) -> Result<QrPayload, QrError> {
         let text = text.trim();
         if text.len() > MAX_QR_TEXT {
             return Err(QrError::TooLong);
         }
+        let text = payload_text(text);
         let b32 = text.strip_prefix(QR_PREFIX).ok_or(QrError::Prefix)?;
         let bytes = base32_decode(b32).ok_or(QrError::Base32)?;
         let mut r = Reader { bytes: &bytes };
@@ -390,6 +402,12 @@ pub(crate) mod tests {
         back.matches_record(&l.canonical_bytes()).unwrap();
         assert_eq!(back.valid_until, "");
         assert_eq!(back.holder_code_masked, "914403********136T");
+
+        // As printed with a public URL: the page's address, then the same text.
+        let url = format!("HTTPS://VERIFY.EXAMPLE.GOV.CN/V/{text}");
+        assert_eq!(QrPayload::decode(&url).unwrap(), p);
+        // Text before the prefix that is not a URL is not silently dropped.
+        assert_eq!(QrPayload::decode(&format!("X{text}")), Err(QrError::Prefix));
     }
 
     #[test]

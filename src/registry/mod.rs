@@ -86,7 +86,7 @@ pub struct Registry {
     /// Failed verification codes per identifier.
     throttle: throttle::Throttle,
     /// Public verification calls per client address, one bucket for every transport.
-    client_limiter: std::sync::OnceLock<crate::rate_limit::RateLimiter>,
+    client_limiter: std::sync::OnceLock<crate::limits::RateLimiter>,
 }
 
 impl Registry {
@@ -291,8 +291,8 @@ impl Registry {
     /// The per-client limit of public verification: made with the first caller's `rate`
     /// and `burst` (every transport of one server passes the same), then shared, so a
     /// client's calls over gRPC and HTTP take from one bucket.
-    pub fn client_limiter(&self, rate: u32, burst: u32) -> &crate::rate_limit::RateLimiter {
+    pub fn client_limiter(&self, rate: u32, burst: u32) -> &crate::limits::RateLimiter {
         self.client_limiter
-            .get_or_init(|| crate::rate_limit::RateLimiter::new(rate, burst))
+            .get_or_init(|| crate::limits::RateLimiter::new(rate, burst))
     }
 }

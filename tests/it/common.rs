@@ -148,6 +148,8 @@ pub fn place_of(data_dir: &Path) -> Place {
 
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
+    /// The HTTP side (verification page, JSON API, metrics).
+    pub http_addr: std::net::SocketAddr,
     pub channel: Channel,
     pub data_dir: PathBuf,
     /// Where its store is (`data_dir` itself, or a database).
@@ -237,7 +239,14 @@ async fn spawn_server_full(
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_addr = http.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
+    let (http_stop, http_stopped) = oneshot::channel::<()>();
+    let web = elicence::web::WebState::new(state.registry.clone(), limits.clone());
+    let web = tokio::spawn(elicence::web::run(http, web, async {
+        let _ = http_stopped.await;
+    }));
     let (server_tls, client_tls) = match tls {
         Some(t) => (Some(t.server), Some(t.client)),
         None => (None, None),
@@ -248,6 +257,8 @@ async fn spawn_server_full(
         })
         .await
         .unwrap();
+        let _ = http_stop.send(());
+        web.await.unwrap().unwrap();
         let _ = control_stop.send(());
         if let Some(control) = control {
             control.await.unwrap();
@@ -269,6 +280,7 @@ async fn spawn_server_full(
     };
     TestServer {
         addr,
+        http_addr,
         channel,
         data_dir: data_dir.to_path_buf(),
         place,
@@ -280,6 +292,11 @@ async fn spawn_server_full(
 }
 
 impl TestServer {
+    /// `http://127.0.0.1:PORT` of the HTTP side, followed by `path`.
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+
     pub fn licences(&self) -> LicenceServiceClient<Channel> {
         LicenceServiceClient::new(self.channel.clone())
     }

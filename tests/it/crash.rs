@@ -77,7 +77,15 @@ pub async fn serve_binary(data: &Path, log_filter: &str, logs: Option<Arc<Mutex<
 pub async fn serve_on(place: &Place, log_filter: &str, logs: Option<Arc<Mutex<Vec<String>>>>) -> Served {
     let mut child = Command::new(BIN)
         .current_dir(ROOT)
-        .args(["serve", "--listen", "127.0.0.1:0", "--verify-rate-per-client", "0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--verify-rate-per-client",
+            "0",
+        ])
         .args(place.args())
         .env("ELICENCE_LOG", log_filter)
         .env("NO_COLOR", "1")

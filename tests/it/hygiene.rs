@@ -127,10 +127,17 @@ struct Served {
 /// `elicence serve` on port 0 over `data`, with `extra` arguments.
 fn serve(data: &Path, extra: &[&str]) -> Command {
     let mut c = elicence();
-    c.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .args(extra)
-        .env("ELICENCE_LOG", "info");
+    c.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(data)
+    .args(extra)
+    .env("ELICENCE_LOG", "info");
     c
 }
 

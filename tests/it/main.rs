@@ -23,4 +23,5 @@ mod secrets;
 mod store_migrate;
 mod templates;
 mod tls;
+mod web;
 mod workload;

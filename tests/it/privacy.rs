@@ -200,7 +200,7 @@ async fn hashing_candidate_id_numbers_against_the_public_digest_finds_nothing() 
 
 /// The identifiers next to a known one: the same type and issuer, serials around it,
 /// with a correct check character.
-fn neighbours(identifier: &str) -> Vec<String> {
+pub fn neighbours(identifier: &str) -> Vec<String> {
     let id: LicenceId = identifier.parse().unwrap();
     let serial: u64 = id.serial.parse().unwrap();
     (serial.saturating_sub(12)..serial + 12)

@@ -1,11 +1,50 @@
-//! The per-client rate limit of public verification: one token bucket per client IP
-//! address, shared by every transport (gRPC and HTTP take from the same bucket, so a
-//! client gains nothing by switching).
+//! What a server accepts, for every transport: request sizes, deadlines, requests in
+//! progress, and the per-client rate limit of public verification — one token bucket
+//! per client IP address, shared by gRPC and HTTP (a client gains nothing by switching).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crate::import::XlsxLimits;
+
+/// Server limits. Defaults are safe for a service exposed to the internet.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request message accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// Per-request deadline.
+    pub request_timeout: Duration,
+    /// Concurrent requests per connection.
+    pub concurrency_per_connection: usize,
+    /// Requests in progress across all connections; beyond it, requests are refused at
+    /// once with RESOURCE_EXHAUSTED instead of queueing.
+    pub max_concurrent_requests: usize,
+    /// Public verification calls per second per client IP address (0: no limit).
+    pub verify_rate_per_client: u32,
+    /// Burst of public verification calls a client may make above the rate.
+    pub verify_burst_per_client: u32,
+    /// Streamed imports (MigrationService) running at once; each may buffer 256 MiB.
+    pub max_concurrent_imports: usize,
+    /// What an imported XLSX file may unpack to, checked before it is parsed.
+    pub xlsx: XlsxLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            concurrency_per_connection: 256,
+            max_concurrent_requests: 1024,
+            verify_rate_per_client: 50,
+            verify_burst_per_client: 100,
+            max_concurrent_imports: 2,
+            xlsx: XlsxLimits::default(),
+        }
+    }
+}
 
 /// A call refused by the limit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
