@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::data_dir::StoreArgs;
 use crate::clock::SystemClock;
+use crate::licence::qr::PublicUrl;
 use crate::render::{Renderer, DEFAULT_FONT_PATH};
 use crate::repository::{Font, Repository, RepositoryConfig};
 use crate::store::EmbeddedConfig;
@@ -41,6 +42,16 @@ pub struct RepositoryArgs {
     /// created (docs/OPERATIONS.md).
     #[arg(long, env = "ELICENCE_WRITE_BUFFER_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_buffer_mb: u64,
+    /// The public verification page's address: QR codes on rendered licences then carry
+    /// it in front of their payload, so a phone camera opens the page
+    /// (e.g. `https://verify.example.gov.cn/v/`; kept in upper case, must end with `/v/`).
+    /// Without it the codes carry the bare `ELC1:` text.
+    #[arg(long, env = "ELICENCE_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<PublicUrl>,
+}
+
+fn parse_public_url(s: &str) -> Result<PublicUrl, String> {
+    PublicUrl::parse(s)
 }
 
 impl RepositoryArgs {
@@ -64,7 +75,11 @@ impl RepositoryArgs {
     /// repository on the system clock. Its renderer is always there.
     pub fn open(&self) -> anyhow::Result<(Repository, Renderer)> {
         let mut repo = Repository::open(&self.config()?, Arc::new(SystemClock))?;
-        let renderer = repo.renderer.take().expect("the font is part of the configuration");
+        let renderer = repo
+            .renderer
+            .take()
+            .expect("the font is part of the configuration")
+            .with_public_url(self.public_url.clone());
         Ok((repo, renderer))
     }
 }

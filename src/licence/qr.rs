@@ -33,6 +33,59 @@ pub struct CopyFields {
     pub copy_until: String,
 }
 
+/// The address of the public verification page that QR codes carry in front of their
+/// `ELC1:` text (`serve --public-url`), so that a phone camera opens the page. Kept in
+/// upper case: the whole URL then stays in the QR code's dense alphanumeric mode
+/// (`0–9 A–Z $%*+-./:`), and the page's routes ignore case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+/// Longest accepted public URL: it is printed in every QR code.
+const MAX_PUBLIC_URL: usize = 100;
+
+impl PublicUrl {
+    /// Checks and upper-cases an operator's base URL, e.g.
+    /// `https://verify.example.gov.cn/v/`.
+    pub fn parse(url: &str) -> Result<PublicUrl, String> {
+        let url = url.trim().to_ascii_uppercase();
+        let rest = url
+            .strip_prefix("HTTPS://")
+            .or_else(|| url.strip_prefix("HTTP://"))
+            .ok_or("must start with https:// (or http://)")?;
+        if url.len() > MAX_PUBLIC_URL {
+            return Err(format!(
+                "at most {MAX_PUBLIC_URL} characters: it is printed in every QR code"
+            ));
+        }
+        if let Some(c) = url
+            .chars()
+            .find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit() || "$%*+-./:".contains(*c)))
+        {
+            return Err(format!(
+                "{c:?} is not allowed: only letters, digits and $%*+-./: keep the QR code in its alphanumeric mode"
+            ));
+        }
+        if rest.starts_with('/') || !rest.contains('/') {
+            return Err("has no host".into());
+        }
+        if !url.ends_with("/V/") {
+            return Err(
+                "must end with /v/, the verification page's route (e.g. https://verify.example.gov.cn/v/)".into(),
+            );
+        }
+        Ok(PublicUrl(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What a QR code carries for `payload_text` (`ELC1:…`).
+    pub fn qr_content(&self, payload_text: &str) -> String {
+        format!("{}{payload_text}", self.0)
+    }
+}
+
 /// The `ELC1:` text of a QR code's content: the content itself, or what follows the
 /// verification page's address in front of it.
 pub fn payload_text(content: &str) -> &str {
@@ -406,8 +459,32 @@ pub(crate) mod tests {
         // As printed with a public URL: the page's address, then the same text.
         let url = format!("HTTPS://VERIFY.EXAMPLE.GOV.CN/V/{text}");
         assert_eq!(QrPayload::decode(&url).unwrap(), p);
+        let base = PublicUrl::parse("https://verify.example.gov.cn/v/").unwrap();
+        assert_eq!(base.as_str(), "HTTPS://VERIFY.EXAMPLE.GOV.CN/V/");
+        assert_eq!(QrPayload::decode(&base.qr_content(&text)).unwrap(), p);
         // Text before the prefix that is not a URL is not silently dropped.
         assert_eq!(QrPayload::decode(&format!("X{text}")), Err(QrError::Prefix));
+    }
+
+    #[test]
+    fn a_public_url_is_checked_and_kept_alphanumeric() {
+        for (bad, why) in [
+            ("verify.example.gov.cn/v/", "must start with https://"),
+            ("ftp://verify.example.gov.cn/v/", "must start with https://"),
+            ("https://verify.example.gov.cn/", "must end with /v/"),
+            ("https://verify.example.gov.cn/v/?x=", "'?' is not allowed"),
+            ("https://verify_example.gov.cn/v/", "'_' is not allowed"),
+            ("https:///v/", "has no host"),
+        ] {
+            let e = PublicUrl::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let long = format!("https://{}.cn/v/", "a".repeat(100));
+        assert!(PublicUrl::parse(&long).unwrap_err().contains("at most 100"));
+        assert_eq!(
+            PublicUrl::parse(" http://127.0.0.1:8080/v/ ").unwrap().as_str(),
+            "HTTP://127.0.0.1:8080/V/"
+        );
     }
 
     #[test]

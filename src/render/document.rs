@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use printpdf::{Mm, PdfDocument, PdfPage, PdfSaveOptions};
 
-use crate::licence::qr::{QrPayload, QR_PREFIX};
+use crate::licence::qr::{PublicUrl, QrPayload, QR_PREFIX};
 use crate::licence::secrets::display_code;
 
 /// Height of one 8 pt line under the QR code (its caption, then the 核验码).
@@ -29,12 +29,15 @@ const DEFAULT_SEAL_NAME: &str = "电子证照专用章";
 #[derive(Debug, Clone)]
 pub struct Renderer {
     font: Arc<CjkFont>,
+    /// The verification page's address, printed in front of every QR payload.
+    public_url: Option<PublicUrl>,
 }
 
 impl Renderer {
     /// Parses the font once.
     pub fn new(font_bytes: &[u8]) -> Result<Renderer, RenderError> {
         Ok(Renderer {
+            public_url: None,
             font: Arc::new(CjkFont::from_bytes(font_bytes)?),
         })
     }
@@ -45,7 +48,22 @@ impl Renderer {
     }
 
     pub fn with_font(font: Arc<CjkFont>) -> Renderer {
-        Renderer { font }
+        Renderer { font, public_url: None }
+    }
+
+    /// QR codes then carry `url` followed by the payload text, so that a phone camera
+    /// opens the verification page (`serve --public-url`).
+    pub fn with_public_url(mut self, url: Option<PublicUrl>) -> Renderer {
+        self.public_url = url;
+        self
+    }
+
+    /// What the QR code of a licence with payload text `payload` carries.
+    pub fn qr_content(&self, payload: &str) -> String {
+        match &self.public_url {
+            Some(url) => url.qr_content(payload),
+            None => payload.to_string(),
+        }
     }
 
     pub fn font(&self) -> &Arc<CjkFont> {
@@ -99,7 +117,7 @@ impl Renderer {
         };
         seal::draw(&mut canvas, font, &text, (s.x_mm, s.y_mm, s.radius_mm), colour)?;
         let q = &template.qr;
-        qrcode::draw(&mut canvas, &qr_text, q.x_mm, q.y_mm, q.size_mm)?;
+        qrcode::draw(&mut canvas, &self.qr_content(&qr_text), q.x_mm, q.y_mm, q.size_mm)?;
         if let Some(caption) = &q.caption {
             font.check("qr.caption", caption)?;
             let size = 8.0;

@@ -387,3 +387,50 @@ fn a_copy_is_watermarked_and_its_qr_says_so() {
         Err(RenderError::CopyMismatch)
     );
 }
+
+/// With `--public-url`, every layout's code — of a licence and of a per-use copy, whose
+/// payload is the longest — carries the page's address then the payload, stays within
+/// the module count a printed page scans at, and still verifies once scanned.
+#[test]
+fn with_a_public_url_the_code_opens_the_page_and_still_scans() {
+    let ring = example_ring();
+    let types = builtin_types();
+    let url = crate::licence::qr::PublicUrl::parse("https://verify.example.gov.cn/v/").unwrap();
+    let with_url = renderer().with_public_url(Some(url.clone()));
+    let mark = CopyMark {
+        copy_for: "荆门市人力资源和社会保障局".into(),
+        purpose: "办理企业职工社会保险登记，核验营业执照信息".into(),
+        made_at: "2026-03-05 10:20".into(),
+        valid_until: "2026-03-31".into(),
+    };
+    for t in builtin_templates() {
+        let ty = types
+            .iter()
+            .find(|ty| t.id == ty.template_id || t.id.starts_with(&format!("{}-", ty.template_id)))
+            .unwrap();
+        let l = licence_of(ty, &ring);
+        for copy in [None, Some(&mark)] {
+            let qr = match copy {
+                None => QrPayload::sign(&l, &ring).unwrap(),
+                Some(m) => QrPayload::sign_copy(&l, &m.qr_fields(), &ring).unwrap(),
+            };
+            let text = qr.encode().unwrap();
+            let content = with_url.qr_content(&text);
+            assert_eq!(content, format!("HTTPS://VERIFY.EXAMPLE.GOV.CN/V/{text}"));
+            let (width, _) = super::qrcode::matrix(&content).unwrap();
+            assert!(width <= 77, "{}: {width} modules", t.id);
+            let bytes = with_url.render(&t, &l, &qr, copy).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let pdf = dir.path().join("l.pdf");
+            std::fs::write(&pdf, &bytes).unwrap();
+            let r = Rendered { _dir: dir, pdf, bytes };
+            assert_eq!(scan_qr(&r), vec![content.clone()], "{}", t.id);
+            QrPayload::decode(&content)
+                .unwrap()
+                .verify(&ring.public_keys())
+                .unwrap();
+            // The document's metadata keeps the bare payload, for offline tools.
+            assert_eq!(extract_qr_payload(&r.bytes), Some(text));
+        }
+    }
+}

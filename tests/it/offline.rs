@@ -130,6 +130,43 @@ async fn render_export_and_verify_offline_from_the_command_line() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).starts_with("NOT GENUINE"), "{}", stdout(&o));
 
+    // Rendered with the public page's address, the code opens the page and the URL
+    // verifies offline just the same; a bad address is refused, naming the option.
+    let with_url = tmp.path().join("with-url.pdf");
+    let o = elicence(&[
+        "render",
+        "--identifier",
+        &id,
+        "--out",
+        s(&with_url),
+        "--public-url",
+        "https://verify.example.gov.cn/v/",
+        at[0].to_str().unwrap(),
+        at[1].to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let url = pdf::scan_qr(tmp.path(), &std::fs::read(&with_url).unwrap())
+        .pop()
+        .unwrap();
+    assert_eq!(url, format!("HTTPS://VERIFY.EXAMPLE.GOV.CN/V/{scanned}"));
+    let o = verify(&["--payload", &url]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let o = elicence(&[
+        "render",
+        "--identifier",
+        &id,
+        "--out",
+        s(&with_url),
+        "--public-url",
+        "ftp://x/v/",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--public-url") && err.contains("must start with https://"),
+        "{err}"
+    );
+
     // A PDF whose embedded payload was edited is not genuine.
     let forged = tmp.path().join("forged.pdf");
     std::fs::write(&forged, replace_text(&bytes, &scanned, &tamper(&scanned))).unwrap();
