@@ -83,7 +83,7 @@ pub async fn keys(
 
 impl WebState {
     /// One token from the client's bucket (shared with gRPC's public verification).
-    fn admit(&self, peer: SocketAddr) -> Result<(), WebError> {
+    pub(super) fn admit(&self, peer: SocketAddr) -> Result<(), WebError> {
         let limiter = self
             .registry
             .client_limiter(self.limits.verify_rate_per_client, self.limits.verify_burst_per_client);

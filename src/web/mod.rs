@@ -6,6 +6,8 @@
 mod answer;
 mod api;
 mod error;
+mod page;
+mod text;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -56,6 +58,11 @@ pub fn router(state: WebState) -> Router {
             post(api::verify).layer(DefaultBodyLimit::max(MAX_VERIFY_BODY)),
         )
         .route("/api/v1/keys", get(api::keys))
+        .route("/v/{payload}", get(page::payload_page))
+        .route("/v", get(page::form).post(page::form_answer))
+        .route("/v/", get(page::form))
+        .route("/", get(page::form))
+        .route("/static/{*name}", get(page::static_file))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), admission))
         .layer(middleware::from_fn(secure_headers))

@@ -5,6 +5,7 @@
 use elicence::api::pb::{RenderLicencePdfRequest, VerifyLicenceRequest};
 use elicence::licence::key_list::parse_key_list;
 use serde_json::{json, Value};
+use sha2::Digest;
 
 use crate::common::*;
 use crate::pdf;
@@ -194,4 +195,142 @@ async fn http_and_grpc_share_one_rate_limit_per_client() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+}
+
+async fn get(server: &TestServer, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    let r = client().get(server.http(path)).send().await.unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    (status, r.text().await.unwrap(), headers)
+}
+
+/// The JSON block the page's script reads.
+fn page_data(html: &str) -> Value {
+    let start = html.find(r#"<script type="application/json" id="data">"#).unwrap();
+    let rest = &html[start..];
+    let body = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    serde_json::from_str(body).unwrap()
+}
+
+#[tokio::test]
+async fn the_page_behind_the_qr_code_shows_what_the_code_says() {
+    let server = spawn_server().await;
+    let issued = issue(&server, "web-page", business_licence("WEB-PAGE")).await;
+    let payload = printed_payload(&server, &issued.identifier).await;
+    for path in [format!("/v/{payload}"), format!("/V/{payload}")] {
+        let (status, html, headers) = get(&server, &path).await;
+        assert_eq!(status, 200, "{path}: {html}");
+        assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(headers.get("set-cookie").is_none());
+        assert!(html.contains("<html lang=\"zh-CN\">"));
+        for want in [
+            "签名",
+            "状态",
+            "签发",
+            "WEB-PAGE",
+            "营业执照",
+            issued.identifier.as_str(),
+        ] {
+            assert!(html.contains(want), "{want} missing");
+        }
+        // Everything the script needs to check the signature itself, and nothing more.
+        let data = page_data(&html);
+        assert_eq!(data["payload"], payload.as_str());
+        assert_eq!(data["key_id"], issued.key_id.as_str());
+        assert!(parse_key_list(&data["keys"].to_string(), &[]).is_ok());
+        assert!(
+            !html.contains(&issued.verification_code),
+            "the 核验码 is not on the page"
+        );
+    }
+    let (_, english, _) = get(&server, &format!("/v/{payload}?lang=en")).await;
+    assert!(english.contains("<html lang=\"en\">") && english.contains("Signature"));
+    // Its script, style and the pinned fallback are served from here, nowhere else.
+    assert!(!english.contains("http://") && !english.contains("https://"));
+    for (path, kind) in [
+        ("/static/page.js", "text/javascript"),
+        ("/static/page.css", "text/css"),
+        ("/static/vendor/noble-ed25519-3.1.0.js", "text/javascript"),
+    ] {
+        let (status, body, headers) = get(&server, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(headers["content-type"].to_str().unwrap().starts_with(kind), "{path}");
+        assert!(!body.contains("https://cdn") && !body.contains("http://"), "{path}");
+    }
+    let (_, noble, _) = get(&server, "/static/vendor/noble-ed25519-3.1.0.js").await;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(noble.as_bytes())),
+        "fe893bfb9286c67892a45c18537035eab3325bc723bb2855ddcb9e9cb57df9aa",
+        "the vendored noble-ed25519 is the pinned 3.1.0 release"
+    );
+}
+
+#[tokio::test]
+async fn hostile_payloads_get_a_not_genuine_page_and_cannot_inject() {
+    use elicence::licence::qr::QrPayload;
+    let server = spawn_server().await;
+    let issued = issue(&server, "web-evil", business_licence("WEB-EVIL")).await;
+    let payload = printed_payload(&server, &issued.identifier).await;
+
+    // Unreadable: the not-genuine page, never an error trace.
+    for bad in ["ELC1:AAAA", "ELC1:%3Cscript%3E", "nonsense"] {
+        let (status, html, _) = get(&server, &format!("/v/{bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(html.contains("不是真实的证照"), "{bad}: {html}");
+        assert!(!html.contains("panicked") && !html.contains("<script>"), "{bad}");
+    }
+
+    // Readable, but re-written with markup in a field: the page renders it as text, and
+    // the JSON the script reads cannot close its element. The signature no longer holds,
+    // which the script (and the no-script verdict) says.
+    let mut p = QrPayload::decode(&payload).unwrap();
+    p.holder_name = "</script><script>alert(1)</script><!--".into();
+    let forged = p.encode().unwrap();
+    let (status, html, _) = get(&server, &format!("/v/{forged}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        html.matches("<script").count(),
+        2,
+        "only the page's own two script elements"
+    );
+    assert!(
+        html.contains("<dt>持证主体</dt><dd>&#60;/script&#62;&#60;script&#62;alert(1)"),
+        "the field shows as text"
+    );
+    assert_eq!(page_data(&html)["payload"], forged.as_str());
+    let noscript = &html[html.find("<noscript>").unwrap()..];
+    assert!(noscript.contains("不是真实的证照"), "{noscript}");
+}
+
+#[tokio::test]
+async fn the_form_verifies_an_identifier_and_its_code() {
+    let server = spawn_server().await;
+    let issued = issue(&server, "web-form", business_licence("WEB-FORM")).await;
+    let (status, html, _) = get(&server, &format!("/v/?id={}", issued.identifier)).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("value=\"{}\"", issued.identifier)),
+        "prefilled: {html}"
+    );
+
+    let url = server.http("/V");
+    let submit = |code: String| {
+        let form = [
+            ("identifier", issued.identifier.clone()),
+            ("verification_code", code),
+            ("lang", "zh".to_string()),
+        ];
+        let url = url.clone();
+        async move {
+            let r = client().post(url).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, html) = submit(issued.verification_code.to_lowercase()).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("✔ 真实，且今天有效") && html.contains("✔ 有效"), "{html}");
+    assert!(html.contains("WEB-FORM"));
+    let (status, html) = submit("7K3M9-Q2XP4".into()).await;
+    assert_eq!(status, 404);
+    assert!(html.contains("未找到与该证照标识和核验码相符的证照"), "{html}");
+    assert!(!html.contains("WEB-FORM"));
 }
