@@ -196,7 +196,7 @@ pub async fn spawn_server_with(
         ..Limits::default()
     };
     let keys = Path::new(ROOT).join("keys-example");
-    spawn_server_full(data_dir, &keys, clock, directory, tls, limits).await
+    spawn_server_full(data_dir, &keys, clock, directory, tls, limits, false).await
 }
 
 /// A server with the given limits over a temp directory.
@@ -205,7 +205,20 @@ pub async fn spawn_server_with_limits(limits: Limits) -> TestServer {
     let keys = Path::new(ROOT).join("keys-example");
     let clock = Arc::new(FixedClock::new(default_now()));
     let directory = elicence::testing::example_directory();
-    let mut s = spawn_server_full(&tmp.path().join("data"), &keys, clock, directory, None, limits).await;
+    let mut s = spawn_server_full(&tmp.path().join("data"), &keys, clock, directory, None, limits, false).await;
+    s._tmp = Some(tmp);
+    s
+}
+
+/// A server whose rendered QR codes carry its own verification page's address
+/// (`--public-url http://127.0.0.1:PORT/v/`), with the given limits.
+pub async fn spawn_server_with_public_url(limits: Limits) -> TestServer {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = Path::new(ROOT).join("keys-example");
+    let clock = Arc::new(FixedClock::new(default_now()));
+    let directory = elicence::testing::example_directory();
+    let data = tmp.path().join("data");
+    let mut s = spawn_server_full(&data, &keys, clock, directory, None, limits, true).await;
     s._tmp = Some(tmp);
     s
 }
@@ -213,7 +226,7 @@ pub async fn spawn_server_with_limits(limits: Limits) -> TestServer {
 /// A server on the key ring in `keys_dir` (e.g. after a rotation).
 pub async fn spawn_server_with_keys(data_dir: &Path, keys_dir: &Path, clock: Arc<FixedClock>) -> TestServer {
     let directory = elicence::testing::example_directory();
-    spawn_server_full(data_dir, keys_dir, clock, directory, None, Limits::default()).await
+    spawn_server_full(data_dir, keys_dir, clock, directory, None, Limits::default(), false).await
 }
 
 async fn spawn_server_full(
@@ -223,6 +236,7 @@ async fn spawn_server_full(
     directory: Directory,
     tls: Option<TestTls>,
     limits: Limits,
+    public_url: bool,
 ) -> TestServer {
     let place = place_of(data_dir);
     let (state, opened) =
@@ -241,6 +255,11 @@ async fn spawn_server_full(
     let addr = listener.local_addr().unwrap();
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_addr = http.local_addr().unwrap();
+    let mut state = state;
+    if public_url {
+        let url = elicence::licence::qr::PublicUrl::parse(&format!("http://{http_addr}/v/")).unwrap();
+        state.renderer = state.renderer.clone().with_public_url(Some(url));
+    }
     let (tx, rx) = oneshot::channel::<()>();
     let (http_stop, http_stopped) = oneshot::channel::<()>();
     let web = elicence::web::WebState::new(state.registry.clone(), limits.clone());

@@ -3,6 +3,7 @@
 
 mod audit;
 mod backup;
+mod browser;
 mod common;
 mod core;
 mod crash;
