@@ -23,6 +23,10 @@ pub enum Presented<'a> {
     Code { identifier: &'a str, code: &'a str },
     /// The text of the QR code (`ELC1:…`).
     Qr(&'a str),
+    /// A licence PDF this repository rendered: the payload in its metadata is checked
+    /// as a QR code would be, and must agree with the identifier and digest beside it.
+    /// (What the page shows is not read: compare it with the public answer.)
+    Pdf(&'a [u8]),
     /// A department that may read the licence's type, by identifier.
     Reader {
         caller: &'a Department,
@@ -83,6 +87,7 @@ impl Registry {
         match presented {
             Presented::Code { identifier, code } => self.verify_by_code(identifier, code),
             Presented::Qr(text) => self.verify_qr(text),
+            Presented::Pdf(bytes) => self.verify_pdf(bytes),
             Presented::Reader { caller, identifier } => {
                 parse_identifier(identifier)?;
                 // Permission first, so a department without it cannot tell whether the
@@ -133,6 +138,25 @@ impl Registry {
             Err(RegistryError::Tampered(_)) => Ok(self.not_authentic(identifier)),
             Err(e) => Err(e),
         }
+    }
+
+    fn verify_pdf(&self, bytes: &[u8]) -> Result<Verification> {
+        let bad = |reason: &str| RegistryError::from(Invalid::new("pdf", reason));
+        let keywords = crate::render::pdf_keywords(bytes)
+            .ok_or_else(|| bad("not a PDF with document metadata, or not one rendered by an elicence service"))?;
+        let text = keywords
+            .iter()
+            .find(|k| k.starts_with(crate::licence::qr::QR_PREFIX))
+            .ok_or_else(|| bad("its metadata carries no licence payload (ELC1:…)"))?;
+        let payload = QrPayload::decode(text).map_err(|e| bad(&e.to_string()))?;
+        let digest = format!("sha256:{}", payload.digest_hex());
+        if !keywords.contains(&payload.identifier) || !keywords.contains(&digest) {
+            return Err(bad("its metadata names another licence than its payload does"));
+        }
+        self.verify_qr(text).map_err(|e| match e {
+            RegistryError::Invalid(i) => bad(&format!("its payload: {}", i.reason)),
+            e => e,
+        })
     }
 
     fn verify_qr(&self, text: &str) -> Result<Verification> {

@@ -4,14 +4,15 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
 use super::answer::VerifyAnswer;
-use super::{blocking, WebError, WebState, MAX_VERIFY_BODY};
+use super::{blocking, WebError, WebState, MAX_PDF_BODY, MAX_VERIFY_BODY};
 use crate::licence::key_list::SignedKeyList;
 use crate::licence::Invalid;
 use crate::registry::Presented;
@@ -67,6 +68,26 @@ pub async fn verify(
         Ok(registry.verify(presented)?)
     })
     .await?;
+    Ok(Json(v.into()))
+}
+
+/// `POST /api/v1/verify-pdf` (the PDF as the body): the payload in the document's
+/// metadata, checked as a QR code is, plus the status.
+pub async fn verify_pdf(
+    State(state): State<WebState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<VerifyAnswer>, WebError> {
+    state.admit(peer)?;
+    let pdf = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => WebError::TooLarge(format!("pdf: larger than {MAX_PDF_BODY} bytes")),
+        _ => Invalid::new("pdf", e.body_text()).into(),
+    })?;
+    if pdf.is_empty() {
+        return Err(Invalid::new("pdf", "send the licence PDF as the request body").into());
+    }
+    let registry = state.registry.clone();
+    let v = blocking(move || Ok(registry.verify(Presented::Pdf(&pdf))?)).await?;
     Ok(Json(v.into()))
 }
 

@@ -31,6 +31,8 @@ use crate::registry::Registry;
 
 /// Largest JSON body of a verification request: a QR text is at most 4 KiB.
 const MAX_VERIFY_BODY: usize = 16 * 1024;
+/// Largest PDF accepted for verification: a rendered licence is under 150 KB.
+const MAX_PDF_BODY: usize = 2 * 1024 * 1024;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -56,6 +58,10 @@ pub fn router(state: WebState) -> Router {
         .route(
             "/api/v1/verify",
             post(api::verify).layer(DefaultBodyLimit::max(MAX_VERIFY_BODY)),
+        )
+        .route(
+            "/api/v1/verify-pdf",
+            post(api::verify_pdf).layer(DefaultBodyLimit::max(MAX_PDF_BODY)),
         )
         .route("/api/v1/keys", get(api::keys))
         .route("/v/{payload}", get(page::payload_page))

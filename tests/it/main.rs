@@ -16,6 +16,7 @@ mod limits;
 mod migration;
 mod offline;
 mod on_postgres;
+mod openapi;
 mod pdf;
 mod privacy;
 mod query;

@@ -50,7 +50,7 @@ fn tamper(payload: &str) -> String {
 
 /// Rewrites the PDF's `/Keywords` (where the payload sits) with `from` replaced by `to`,
 /// as someone editing the file with a PDF library would.
-fn replace_text(pdf: &[u8], from: &str, to: &str) -> Vec<u8> {
+pub fn replace_text(pdf: &[u8], from: &str, to: &str) -> Vec<u8> {
     let mut doc = lopdf::Document::load_mem(pdf).unwrap();
     let info = doc.trailer.get(b"Info").unwrap().as_reference().unwrap();
     let dict = doc.get_object_mut(info).unwrap().as_dict_mut().unwrap();

@@ -334,3 +334,62 @@ async fn the_form_verifies_an_identifier_and_its_code() {
     assert!(html.contains("未找到与该证照标识和核验码相符的证照"), "{html}");
     assert!(!html.contains("WEB-FORM"));
 }
+
+#[tokio::test]
+async fn a_licence_pdf_is_verified_from_its_metadata_and_a_doctored_one_is_refused() {
+    let server = spawn_server().await;
+    let issued = issue(&server, "web-pdf", business_licence("WEB-PDF")).await;
+    let stream = server
+        .documents()
+        .render_licence_pdf(authed(
+            SCJGJ,
+            RenderLicencePdfRequest {
+                identifier: issued.identifier.clone(),
+                use_cause: "核验测试".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let (_, pdf_bytes) = pdf::collect(stream).await;
+    let send = |body: Vec<u8>| {
+        let url = server.http("/api/v1/verify-pdf");
+        async move {
+            let r = client()
+                .post(url)
+                .header("content-type", "application/pdf")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, v) = send(pdf_bytes.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((&v["authentic"], &v["status"]), (&json!(true), &json!("VALID")));
+    assert_eq!(v["licence"]["licence_number"], "WEB-PDF");
+
+    // A PDF whose metadata was edited to another number: its payload's signature fails.
+    let payload = elicence::render::extract_qr_payload(&pdf_bytes).unwrap();
+    let mut p = elicence::licence::qr::QrPayload::decode(&payload).unwrap();
+    p.licence_number = "WEB-PDF-2".into();
+    let doctored = crate::offline::replace_text(&pdf_bytes, &payload, &p.encode().unwrap());
+    let (status, v) = send(doctored).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["field"], "pdf");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not issued by this repository"),
+        "{v}"
+    );
+
+    let (status, v) = send(b"%PDF-1.7 nothing here".to_vec()).await;
+    assert_eq!((status, &v["error"]["field"]), (400, &json!("pdf")), "{v}");
+    let (status, _) = send(vec![b'x'; 3 * 1024 * 1024]).await;
+    assert_eq!(status, 413);
+}
