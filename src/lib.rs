@@ -18,6 +18,7 @@
 //! - [`import`]: historical migration — CSV (UTF-8/GBK), JSON lines and XLSX readers,
 //!   mapping files, date parsing, row validation, reject reports.
 //! - [`audit`]: the access audit log's entries, signed bytes and hash chain check.
+//! - [`metrics`]: the process's Prometheus metrics.
 //! - [`keys`]: loading the signing key ring from disk.
 //! - [`limits`]: what a server accepts (sizes, deadlines, requests in progress, the
 //!   per-client rate limit of public verification), for every transport.
@@ -41,6 +42,7 @@ pub mod import;
 pub mod keys;
 pub mod licence;
 pub mod limits;
+pub mod metrics;
 pub mod registry;
 pub mod render;
 pub mod repository;

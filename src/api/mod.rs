@@ -19,7 +19,7 @@ mod template_api;
 mod verification_api;
 
 pub use crate::limits::RateLimiter;
-pub use admission::ShedLayer;
+pub use admission::{MetricsLayer, ShedLayer};
 pub use audit::code_name;
 pub use audit_api::AuditApi;
 pub use auth::DirectoryHandle;

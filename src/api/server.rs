@@ -18,7 +18,8 @@ use crate::api::pb::migration_service_server::MigrationServiceServer;
 use crate::api::pb::template_service_server::TemplateServiceServer;
 use crate::api::pb::verification_service_server::VerificationServiceServer;
 use crate::api::{
-    pb, AppState, AuditApi, CatalogApi, DocumentApi, LicenceApi, MigrationApi, ShedLayer, TemplateApi, VerificationApi,
+    pb, AppState, AuditApi, CatalogApi, DocumentApi, LicenceApi, MetricsLayer, MigrationApi, ShedLayer, TemplateApi,
+    VerificationApi,
 };
 pub use crate::limits::Limits;
 use crate::store::StoreError;
@@ -94,6 +95,7 @@ pub async fn run(
     builder
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .layer(MetricsLayer)
         .layer(ShedLayer::new(limits.max_concurrent_requests))
         .add_service(health_service)
         .add_service(reflection_v1)

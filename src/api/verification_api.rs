@@ -36,7 +36,12 @@ impl VerificationApi {
 
     fn admit<T>(&self, req: &Request<T>) -> Result<(), Status> {
         let limiter = self.state.registry.client_limiter(self.rate, self.burst);
-        Ok(limiter.admit(req.remote_addr().map(|a| a.ip()), Instant::now())?)
+        limiter
+            .admit(req.remote_addr().map(|a| a.ip()), Instant::now())
+            .map_err(|e| {
+                crate::metrics::METRICS.rate_limited("grpc");
+                Status::from(e)
+            })
     }
 }
 

@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// and metrics.
     #[arg(long, env = "ELICENCE_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
     pub http_listen: String,
+    /// Serve Prometheus metrics (`/metrics`) on this address only, instead of on the
+    /// HTTP address beside the public pages.
+    #[arg(long, env = "ELICENCE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     #[command(flatten)]
     pub repository: RepositoryArgs,
     /// Department directory (tokens and permissions).
@@ -150,7 +154,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), store = %args.repository.store.describe(), key_id = %state.registry.keys().active_key_id(), "elicence serving");
         tracing::info!(http = %http.local_addr()?, "elicence web serving");
-        let web = tokio::spawn(crate::web::run(http, crate::web::WebState::new(state.registry.clone(), limits.clone()), until_stopped()));
+        let mut web_state = crate::web::WebState::new(state.registry.clone(), limits.clone());
+        let metrics = match &args.metrics_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+                tracing::info!(metrics = %listener.local_addr()?, "metrics serving");
+                web_state = web_state.without_metrics();
+                Some(tokio::spawn(crate::web::run_metrics(listener, state.registry.clone(), until_stopped())))
+            }
+            None => None,
+        };
+        let web = tokio::spawn(crate::web::run(http, web_state, until_stopped()));
         spawn_reload_on_sighup(state.directory.clone(), args.departments.clone());
         // Backups and checks of a running embedded store go through this socket (a
         // database is backed up and checked directly).
@@ -166,6 +180,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         server::run(listener, state, limits, tls, until_stopped()).await?;
         web.await.context("HTTP server")?.context("HTTP server")?;
+        if let Some(m) = metrics {
+            m.await.context("metrics server")?.context("metrics server")?;
+        }
         #[cfg(unix)]
         if let Some((task, stop)) = control {
             let _ = stop.send(());

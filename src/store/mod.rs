@@ -483,6 +483,12 @@ pub trait Store: Send + Sync + 'static {
     fn changes(&self) -> u64 {
         0
     }
+
+    /// About how many licence records are stored, cheaply (for metrics): `None` when the
+    /// backend cannot tell without reading them all.
+    fn approximate_licences(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -108,6 +108,9 @@ impl WebState {
         let limiter = self
             .registry
             .client_limiter(self.limits.verify_rate_per_client, self.limits.verify_burst_per_client);
-        Ok(limiter.admit(Some(peer.ip()), Instant::now())?)
+        limiter.admit(Some(peer.ip()), Instant::now()).map_err(|e| {
+            crate::metrics::METRICS.rate_limited("http");
+            e.into()
+        })
     }
 }

@@ -9,11 +9,11 @@ mod error;
 mod page;
 mod text;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +40,8 @@ pub struct WebState {
     pub registry: Arc<Registry>,
     pub limits: Arc<Limits>,
     in_progress: Arc<Semaphore>,
+    /// Whether `/metrics` is served here (not when it has a listener of its own).
+    metrics_here: bool,
 }
 
 impl WebState {
@@ -48,12 +50,100 @@ impl WebState {
             in_progress: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             limits: Arc::new(limits),
             registry,
+            metrics_here: true,
+        }
+    }
+
+    /// `/metrics` is then served only by [`run_metrics`], on the operator's own listener.
+    pub fn without_metrics(mut self) -> WebState {
+        self.metrics_here = false;
+        self
+    }
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    let licences =
+        tokio::task::spawn_blocking(move || crate::store::on_blocking_pool(|| registry.store().approximate_licences()))
+            .await
+            .ok()
+            .flatten();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::METRICS.render(licences),
+    )
+        .into_response()
+}
+
+fn metrics_router(registry: Arc<Registry>) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(registry)
+}
+
+/// Serves only `/metrics` on `listener` (`serve --metrics-listen`) until `shutdown`.
+pub async fn run_metrics(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = graceful(shutdown);
+    let server = axum::serve(listener, metrics_router(registry)).with_graceful_shutdown(stop);
+    bounded(server.into_future(), stopped).await
+}
+
+/// How long requests in progress (and clients holding connections open) may keep a
+/// stopping server waiting.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `shutdown`, and a future that resolves [`SHUTDOWN_GRACE`] after it did.
+fn graceful(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = async move {
+        shutdown.await;
+        let _ = tx.send(());
+    };
+    let grace_over = async move {
+        if rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    (stop, grace_over)
+}
+
+/// Runs `server` until it has drained, or until the grace after shutdown is over (a
+/// browser may hold a keep-alive connection open for minutes).
+async fn bounded(
+    server: impl Future<Output = std::io::Result<()>>,
+    grace_over: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::select! {
+        r = server => r,
+        () = grace_over => {
+            tracing::warn!(
+                "HTTP connections still open {} s after shutdown; closing them",
+                SHUTDOWN_GRACE.as_secs()
+            );
+            Ok(())
         }
     }
 }
 
 /// Every route, with the limits and headers every answer gets.
 pub fn router(state: WebState) -> Router {
+    let metrics = if state.metrics_here {
+        metrics_router(state.registry.clone())
+    } else {
+        Router::new()
+    };
     Router::new()
         .route(
             "/api/v1/verify",
@@ -70,9 +160,10 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(page::form))
         .route("/static/{*name}", get(page::static_file))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), admission))
+        .with_state(state.clone())
+        .merge(metrics)
+        .layer(middleware::from_fn_with_state(state, admission))
         .layer(middleware::from_fn(secure_headers))
-        .with_state(state)
 }
 
 async fn not_found(uri: Uri) -> WebError {
@@ -83,7 +174,21 @@ async fn not_found(uri: Uri) -> WebError {
 /// one still running at its deadline (the request's work on the blocking pool finishes
 /// on its own; its answer is dropped).
 async fn admission(State(state): State<WebState>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    // The route's template, never the path itself (a payload, an identifier).
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let response = admitted(&state, req, next).await;
+    crate::metrics::METRICS.request("http", &route, response.status().as_str(), started.elapsed());
+    response
+}
+
+async fn admitted(state: &WebState, req: Request, next: Next) -> Response {
     let Ok(_permit) = state.in_progress.try_acquire() else {
+        crate::metrics::METRICS.shed("http");
         tracing::warn!(
             max = state.limits.max_concurrent_requests,
             "HTTP request shed: too many in progress"
@@ -180,9 +285,10 @@ pub async fn run(
     use axum::ServiceExt;
     use tower::Layer;
     let app = tower::util::MapRequestLayer::new(route_case).layer(router(state));
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (stop, stopped) = graceful(shutdown);
+    let server =
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(stop);
+    bounded(server.into_future(), stopped).await
 }
 
 #[cfg(test)]

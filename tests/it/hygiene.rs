@@ -517,3 +517,41 @@ async fn a_hostile_licence_number_gives_a_pdf_file_name_without_a_path() {
     }
     server.stop().await;
 }
+
+/// The address a "serving" log line names for `field` (`http=…`, `metrics=…`).
+fn logged_addr(served: &Served, field: &str) -> String {
+    let key = format!(" {field}=");
+    let started = Instant::now();
+    loop {
+        if let Some(addr) = served.logs.lock().unwrap().iter().find_map(|l| {
+            l.split(&key)
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        }) {
+            return addr;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no {field}= in the log");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_the_page_and_keeps_metrics_off_the_public_port_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = Served::start(serve(&tmp.path().join("data"), &["--metrics-listen", "127.0.0.1:0"])).await;
+    let (http, metrics) = (logged_addr(&served, "http"), logged_addr(&served, "metrics"));
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let form = client.get(format!("http://{http}/v/")).send().await.unwrap();
+    assert_eq!(form.status().as_u16(), 200);
+    assert!(form.text().await.unwrap().contains("核验码"));
+    let public = client.get(format!("http://{http}/metrics")).send().await.unwrap();
+    assert_eq!(public.status().as_u16(), 404, "metrics are not on the public port");
+    let private = client.get(format!("http://{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(private.status().as_u16(), 200);
+    let text = private.text().await.unwrap();
+    assert!(
+        text.contains(r#"elicence_requests_total{transport="http",route="/v/",code="200"} 1"#),
+        "{text}"
+    );
+    served.stop();
+}

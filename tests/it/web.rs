@@ -195,6 +195,13 @@ async fn http_and_grpc_share_one_rate_limit_per_client() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+    let (_, metrics, _) = get(&server, "/metrics").await;
+    for transport in ["http", "grpc"] {
+        assert!(
+            metrics.contains(&format!("elicence_rate_limited_total{{transport=\"{transport}\"}}")),
+            "{metrics}"
+        );
+    }
 }
 
 async fn get(server: &TestServer, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
@@ -392,4 +399,41 @@ async fn a_licence_pdf_is_verified_from_its_metadata_and_a_doctored_one_is_refus
     assert_eq!((status, &v["error"]["field"]), (400, &json!("pdf")), "{v}");
     let (status, _) = send(vec![b'x'; 3 * 1024 * 1024]).await;
     assert_eq!(status, 413);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_never_carry_what_a_caller_sent() {
+    let server = spawn_server().await;
+    let issued = issue(&server, "web-metrics", business_licence("WEB-METRICS")).await;
+    let payload = printed_payload(&server, &issued.identifier).await;
+    let (status, _, _) = get(&server, &format!("/v/{payload}")).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = post(&server, "/api/v1/verify", r#"{"qr_payload": "ELC1:AAAA"}"#).await;
+    assert_eq!(status, 400);
+    let (status, text, headers) = get(&server, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    for want in [
+        r#"elicence_requests_total{transport="http",route="/v/{payload}",code="200"}"#,
+        r#"elicence_requests_total{transport="http",route="/api/v1/verify",code="400"}"#,
+        r#"elicence_requests_total{transport="grpc",route="/elicence.v1.LicenceService/IssueLicence",code="OK"}"#,
+        r#"transport="grpc",route="/elicence.v1.LicenceService/IssueLicence"} 1"#,
+        "elicence_commit_groups_total ",
+        "elicence_commit_group_writes_bucket",
+        "elicence_fsync_seconds_count ",
+        "elicence_licences_stored ",
+    ] {
+        assert!(text.contains(want), "{want} not in:\n{text}");
+    }
+    let stored: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("elicence_licences_stored "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(stored >= 1.0, "{stored}");
+    assert!(!text.contains("ELC1") && !text.contains(&issued.identifier));
 }

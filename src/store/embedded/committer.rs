@@ -174,8 +174,10 @@ fn run(engine: Engine, flusher: std::sync::Arc<GroupCommit>, rx: mpsc::Receiver<
                 done.push(d);
             }
         }
+        let size = done.len();
         match group.commit() {
             Ok(()) => {
+                crate::metrics::METRICS.commit_group(size);
                 // An audit entry is answered before its flush, but it is flushed all the
                 // same: a group of audit entries alone still asks for one.
                 if done.iter().all(|d| matches!(d, Done::Audit(..))) && !done.is_empty() {

@@ -153,7 +153,10 @@ impl FjallStore {
         };
         let flush_db = db.clone();
         let flusher = Arc::new(GroupCommit::start(Arc::new(move || {
-            flush_db.persist(PersistMode::SyncData).map_err(err)
+            let started = std::time::Instant::now();
+            let r = flush_db.persist(PersistMode::SyncData).map_err(err);
+            crate::metrics::METRICS.fsync(started.elapsed());
+            r
         })));
         let committer = Committer::start(
             Engine {
@@ -363,6 +366,10 @@ impl Store for FjallStore {
 
     fn sync(&self) -> Pending<()> {
         self.flusher.wait()
+    }
+
+    fn approximate_licences(&self) -> Option<u64> {
+        Some(self.ks[RECORDS].approximate_len() as u64)
     }
 
     fn flush(&self) -> Result<()> {
