@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use elicence::api::pb::{RenderLicenceCopyRequest, RenderLicencePdfRequest};
+use elicence::api::pb::RenderLicenceCopyRequest;
 use elicence::licence::qr::QrPayload;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -166,20 +166,7 @@ fn screenshots() -> PathBuf {
 
 /// Renders `identifier`'s PDF and reads its QR code off the page image.
 async fn scanned_url(server: &TestServer, identifier: &str) -> String {
-    let stream = server
-        .documents()
-        .render_licence_pdf(authed(
-            SCJGJ,
-            RenderLicencePdfRequest {
-                identifier: identifier.into(),
-                use_cause: "扫码核验测试".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let (_, bytes) = pdf::collect(stream).await;
+    let (_, bytes) = pdf::render(server, identifier, "扫码核验测试").await;
     let dir = tempfile::tempdir().unwrap();
     pdf::scan_qr(dir.path(), &bytes).pop().expect("a QR code on the page")
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use elicence::api::pb::RenderLicencePdfRequest;
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -97,20 +96,7 @@ async fn every_documented_operation_answers_as_documented() {
     let spec = spec();
     let server = spawn_server().await;
     let issued = issue(&server, "oa-1", business_licence("OA-1")).await;
-    let stream = server
-        .documents()
-        .render_licence_pdf(authed(
-            SCJGJ,
-            RenderLicencePdfRequest {
-                identifier: issued.identifier.clone(),
-                use_cause: "契约测试".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let (info, pdf_bytes) = pdf::collect(stream).await;
+    let (info, pdf_bytes) = pdf::render(&server, &issued.identifier, "契约测试").await;
     let payload = info.qr_payload;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let form = |id: &str, code: &str| format!("identifier={id}&verification_code={code}&lang=zh");

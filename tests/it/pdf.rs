@@ -22,6 +22,24 @@ pub fn run(tool: &str, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// The licence's PDF as `SCJGJ` renders it for `use_cause`: its info and bytes.
+pub async fn render(server: &crate::common::TestServer, identifier: &str, use_cause: &str) -> (PdfInfo, Vec<u8>) {
+    let stream = server
+        .documents()
+        .render_licence_pdf(crate::common::authed(
+            crate::common::SCJGJ,
+            elicence::api::pb::RenderLicencePdfRequest {
+                identifier: identifier.into(),
+                use_cause: use_cause.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    collect(stream).await
+}
+
 /// Reassembles a streamed PDF: one info message first, then data chunks of at most
 /// 64 KiB whose concatenation has the announced size and SHA-256.
 pub async fn collect(mut stream: Streaming<PdfChunk>) -> (PdfInfo, Vec<u8>) {

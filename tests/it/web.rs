@@ -2,7 +2,7 @@
 //! the same rules (the allow-list, the per-client limit, proof of possession), and bad
 //! input gets a status and a message naming the field.
 
-use elicence::api::pb::{RenderLicencePdfRequest, VerifyLicenceRequest};
+use elicence::api::pb::VerifyLicenceRequest;
 use elicence::licence::key_list::parse_key_list;
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -33,20 +33,7 @@ async fn post(server: &TestServer, path: &str, body: &str) -> (u16, Value, reqwe
 
 /// The QR payload printed on a freshly issued licence's PDF.
 async fn printed_payload(server: &TestServer, identifier: &str) -> String {
-    let stream = server
-        .documents()
-        .render_licence_pdf(authed(
-            SCJGJ,
-            RenderLicencePdfRequest {
-                identifier: identifier.into(),
-                use_cause: "核验测试".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let (info, _) = pdf::collect(stream).await;
+    let (info, _) = pdf::render(server, identifier, "核验测试").await;
     info.qr_payload
 }
 
@@ -346,20 +333,7 @@ async fn the_form_verifies_an_identifier_and_its_code() {
 async fn a_licence_pdf_is_verified_from_its_metadata_and_a_doctored_one_is_refused() {
     let server = spawn_server().await;
     let issued = issue(&server, "web-pdf", business_licence("WEB-PDF")).await;
-    let stream = server
-        .documents()
-        .render_licence_pdf(authed(
-            SCJGJ,
-            RenderLicencePdfRequest {
-                identifier: issued.identifier.clone(),
-                use_cause: "核验测试".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let (_, pdf_bytes) = pdf::collect(stream).await;
+    let (_, pdf_bytes) = pdf::render(&server, &issued.identifier, "核验测试").await;
     let send = |body: Vec<u8>| {
         let url = server.http("/api/v1/verify-pdf");
         async move {
