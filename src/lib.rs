@@ -18,6 +18,8 @@
 //! - [`import`]: historical migration — CSV (UTF-8/GBK), JSON lines and XLSX readers,
 //!   mapping files, date parsing, row validation, reject reports.
 //! - [`audit`]: the access audit log's entries, signed bytes and hash chain check.
+//! - [`tlog`]: the transparency log — leaves, the Merkle tree's stored hashes, proofs
+//!   and signed checkpoints.
 //! - [`metrics`]: the process's Prometheus metrics.
 //! - [`keys`]: loading the signing key ring from disk.
 //! - [`limits`]: what a server accepts (sizes, deadlines, requests in progress, the
@@ -49,4 +51,5 @@ pub mod repository;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod tlog;
 pub mod web;

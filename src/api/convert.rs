@@ -157,6 +157,7 @@ pub fn verification_to_pb(v: Verification) -> pb::VerifyLicenceResponse {
         record_format,
         copy,
         checked_at,
+        log,
     } = v;
     pb::VerifyLicenceResponse {
         authentic,
@@ -177,6 +178,41 @@ pub fn verification_to_pb(v: Verification) -> pb::VerifyLicenceResponse {
             valid: c.valid,
         }),
         checked_at: rfc3339(checked_at),
+        log: log.map(evidence_to_pb),
+    }
+}
+
+pub fn checkpoint_to_pb(c: crate::registry::log::SignedCheckpoint) -> pb::Checkpoint {
+    pb::Checkpoint {
+        note: String::from_utf8_lossy(&c.note).into_owned(),
+        origin: c.checkpoint.origin,
+        tree_size: c.checkpoint.size,
+        root_hash: c.checkpoint.root.to_vec(),
+    }
+}
+
+pub fn inclusion_to_pb(p: crate::tlog::InclusionProof, leaf_hash: crate::tlog::Hash) -> pb::InclusionProof {
+    pb::InclusionProof {
+        leaf_index: p.leaf_index,
+        tree_size: p.tree_size,
+        hashes: p.hashes.iter().map(|h| h.to_vec()).collect(),
+        leaf_hash: leaf_hash.to_vec(),
+    }
+}
+
+fn logged_to_pb(e: crate::registry::log::LoggedEntry) -> pb::LoggedEntry {
+    let leaf_hash = crate::tlog::leaf::leaf_hash(&e.entry);
+    pb::LoggedEntry {
+        proof: Some(inclusion_to_pb(e.proof, leaf_hash)),
+        entry: e.entry,
+    }
+}
+
+fn evidence_to_pb(e: crate::registry::log::LogEvidence) -> pb::LogEvidence {
+    pb::LogEvidence {
+        checkpoint: Some(checkpoint_to_pb(e.checkpoint)),
+        record: Some(logged_to_pb(e.record)),
+        latest_event: e.latest_event.map(logged_to_pb),
     }
 }
 

@@ -16,6 +16,7 @@ mod migration_api;
 mod query_api;
 pub mod server;
 mod template_api;
+mod transparency_api;
 mod verification_api;
 
 pub use crate::limits::RateLimiter;
@@ -29,6 +30,7 @@ pub use error::ApiError;
 pub use licence_api::LicenceApi;
 pub use migration_api::MigrationApi;
 pub use template_api::TemplateApi;
+pub use transparency_api::TransparencyApi;
 pub use verification_api::VerificationApi;
 
 /// Generated protobuf and gRPC code for `elicence.v1`.

@@ -16,10 +16,11 @@ use crate::api::pb::document_service_server::DocumentServiceServer;
 use crate::api::pb::licence_service_server::LicenceServiceServer;
 use crate::api::pb::migration_service_server::MigrationServiceServer;
 use crate::api::pb::template_service_server::TemplateServiceServer;
+use crate::api::pb::transparency_service_server::TransparencyServiceServer;
 use crate::api::pb::verification_service_server::VerificationServiceServer;
 use crate::api::{
     pb, AppState, AuditApi, CatalogApi, DocumentApi, LicenceApi, MetricsLayer, MigrationApi, ShedLayer, TemplateApi,
-    VerificationApi,
+    TransparencyApi, VerificationApi,
 };
 pub use crate::limits::Limits;
 use crate::store::StoreError;
@@ -68,6 +69,7 @@ pub async fn run(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LicenceServiceServer<LicenceApi>>().await;
     health.set_serving::<VerificationServiceServer<VerificationApi>>().await;
+    health.set_serving::<TransparencyServiceServer<TransparencyApi>>().await;
     health.set_serving::<CatalogServiceServer<CatalogApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
     health.set_serving::<MigrationServiceServer<MigrationApi>>().await;
@@ -103,6 +105,14 @@ pub async fn run(
         .add_service(LicenceServiceServer::new(LicenceApi::new(state.clone())).max_decoding_message_size(max))
         .add_service(
             VerificationServiceServer::new(VerificationApi::with_rate_limit(
+                state.clone(),
+                limits.verify_rate_per_client,
+                limits.verify_burst_per_client,
+            ))
+            .max_decoding_message_size(max),
+        )
+        .add_service(
+            TransparencyServiceServer::new(TransparencyApi::with_rate_limit(
                 state.clone(),
                 limits.verify_rate_per_client,
                 limits.verify_burst_per_client,

@@ -48,6 +48,19 @@ pub struct RepositoryArgs {
     /// Without it the codes carry the bare `ELC1:` text.
     #[arg(long, env = "ELICENCE_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<PublicUrl>,
+    /// The transparency log's name in its signed checkpoints (C2SP origin, e.g.
+    /// `verify.example.gov.cn/log`). Default: the host of `--public-url` followed by
+    /// `/log`, else `elicence.localhost/log`. A log keeps the origin of its first
+    /// checkpoint: a different setting later is ignored with a warning.
+    #[arg(long, env = "ELICENCE_LOG_ORIGIN", value_parser = parse_log_origin)]
+    pub log_origin: Option<String>,
+}
+
+fn parse_log_origin(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'+') {
+        return Err("printable ASCII, no spaces and no '+', at most 255 characters".into());
+    }
+    Ok(s.to_string())
 }
 
 fn parse_public_url(s: &str) -> Result<PublicUrl, String> {
@@ -55,6 +68,22 @@ fn parse_public_url(s: &str) -> Result<PublicUrl, String> {
 }
 
 impl RepositoryArgs {
+    /// The log origin to sign a new log's checkpoints under (see `--log-origin`).
+    pub fn log_origin(&self) -> String {
+        if let Some(o) = &self.log_origin {
+            return o.clone();
+        }
+        match &self.public_url {
+            Some(url) => {
+                let u = url.as_str().to_ascii_lowercase();
+                let rest = u.split_once("://").map(|(_, r)| r).unwrap_or(&u);
+                let host = rest.split('/').next().unwrap_or(rest);
+                format!("{host}/log")
+            }
+            None => "elicence.localhost/log".to_string(),
+        }
+    }
+
     /// The repository's configuration from these arguments (the font and the seeds
     /// included).
     pub fn config(&self) -> anyhow::Result<RepositoryConfig> {

@@ -178,8 +178,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             _ => None,
         };
+        // Checkpoints of the transparency log: every second while it grows, and a last
+        // one once both servers have stopped (nothing more is written then).
+        let (servers_done, all_stopped) = tokio::sync::oneshot::channel::<()>();
+        let checkpointer = tokio::spawn(crate::registry::log::run_checkpointer(
+            state.registry.clone(),
+            args.repository.log_origin(),
+            async move {
+                let _ = all_stopped.await;
+            },
+        ));
         server::run(listener, state, limits, tls, until_stopped()).await?;
         web.await.context("HTTP server")?.context("HTTP server")?;
+        let _ = servers_done.send(());
+        let _ = checkpointer.await;
         if let Some(m) = metrics {
             m.await.context("metrics server")?.context("metrics server")?;
         }

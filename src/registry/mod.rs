@@ -11,6 +11,7 @@ mod field_check;
 mod history;
 mod issue;
 mod lifecycle;
+pub mod log;
 mod migrate;
 mod page_token;
 mod query;
@@ -87,6 +88,8 @@ pub struct Registry {
     throttle: throttle::Throttle,
     /// Public verification calls per client address, one bucket for every transport.
     client_limiter: std::sync::OnceLock<crate::limits::RateLimiter>,
+    /// The latest checkpoint, opened, and when it was read (see `log::Registry::evidence`).
+    checkpoint_cache: std::sync::Mutex<Option<(std::time::Instant, log::SignedCheckpoint)>>,
 }
 
 impl Registry {
@@ -113,6 +116,7 @@ impl Registry {
             verified: verified::VerifiedSet::new(500_000),
             throttle: throttle::Throttle::default(),
             client_limiter: std::sync::OnceLock::new(),
+            checkpoint_cache: Default::default(),
             page_tokens: page_token::PageTokens::new(keys_secret),
         })
     }

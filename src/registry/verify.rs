@@ -63,6 +63,9 @@ pub struct Verification {
     pub copy: Option<CopyCheck>,
     /// When the status was derived.
     pub checked_at: OffsetDateTime,
+    /// The record's and latest event's leaves in the transparency log with their proofs,
+    /// for salted records (format 2) once a checkpoint covers them.
+    pub log: Option<super::log::LogEvidence>,
 }
 
 /// A record of typical size parsed in place of a missing one (see `verify_by_code`).
@@ -213,6 +216,10 @@ impl Registry {
             record_format: format,
             copy,
             checked_at: self.clock.now(),
+            // As the digest: an unsalted record's entry would give its digest away.
+            log: (format >= 2)
+                .then(|| self.evidence(&l.identifier, view.events.last().map(|(e, _)| e.seq)))
+                .flatten(),
         }
     }
 
@@ -231,6 +238,7 @@ impl Registry {
             record_format: 0,
             copy: None,
             checked_at: self.clock.now(),
+            log: None,
         }
     }
 }

@@ -610,6 +610,184 @@ pub fn queued_writes_are_checked_against_each_other(open: Open) {
     }
 }
 
+/// Waits until the log has `n` leaves (a backend may position queued leaves moments
+/// after their commit), and fails past ten seconds.
+pub fn wait_for_log(store: &dyn Store, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let size = store.log_size().unwrap();
+        assert!(size <= n, "the log has {size} leaves, more than the {n} written");
+        if size == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log has {size} of {n} leaves after 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The leaf every stored record, event and audit entry should have, by key.
+fn expected_leaves(store: &dyn Store) -> std::collections::HashMap<crate::tlog::LeafKey, Vec<u8>> {
+    use crate::tlog::Leaf;
+    let mut want = std::collections::HashMap::new();
+    for id in all_identifiers(store) {
+        let (record, events) = store.load(&id).unwrap().unwrap();
+        let l = Leaf::record(&id, &record);
+        want.insert(l.key.clone(), l.entry());
+        for e in &events {
+            let l = Leaf::event(&id, e);
+            want.insert(l.key.clone(), l.entry());
+        }
+    }
+    for a in store.audit_range(0, 100_000).unwrap() {
+        let l = Leaf::audit(&a);
+        want.insert(l.key.clone(), l.entry());
+    }
+    want
+}
+
+/// Every record, event and audit entry written is a leaf of the log, with its position
+/// indexed; refused writes add none; roots and proofs read from the store agree with a
+/// tree rebuilt from the entries; checkpoints are kept (the first of a size); and a
+/// reopened store extends the same tree.
+pub fn transparency_log_logs_every_entry(open: Open) {
+    use crate::tlog::{tree, Leaf};
+    let dir = tempfile::tempdir().unwrap();
+    let old_root;
+    {
+        let store = open(dir.path());
+        assert_eq!(store.log_size().unwrap(), 0);
+        assert_eq!(store.latest_checkpoint().unwrap(), None);
+        store.insert(record("id-1", "N1", None), request("r1")).wait().unwrap();
+        store.append_event("id-1", event(1), None).wait().unwrap();
+        // Refused: the number is taken, and the event does not follow. No leaf.
+        assert!(store.insert(record("id-9", "N1", None), None).wait().is_err());
+        assert!(store.append_event("id-1", event(5), None).wait().is_err());
+        // A replayed request writes nothing either.
+        store.insert(record("id-1", "N1", None), request("r1")).wait().unwrap();
+        store
+            .reissue("id-1", event(2), record("id-2", "N1", None), None)
+            .wait()
+            .unwrap();
+        store
+            .insert_batch(vec![record("id-3", "N3", Some("k3")), record("id-4", "N4", Some("k4"))])
+            .wait()
+            .unwrap();
+        store.append_audit(crate::audit::test_seal("a")).wait().unwrap();
+        store.append_audit(crate::audit::test_seal("b")).wait().unwrap();
+        // id-1: record, events 0 and 1 and 2; id-2, id-3, id-4: record and event 0; two audits.
+        let n = 4 + 6 + 2;
+        wait_for_log(&*store, n);
+        let entries = store.log_entries(0, 100).unwrap();
+        assert_eq!(entries.len() as u64, n);
+        let want = expected_leaves(&*store);
+        assert_eq!(want.len() as u64, n);
+        let mut rebuilt = tree::MemoryHashes::default();
+        for (i, e) in entries.iter().enumerate() {
+            let leaf = Leaf::parse(e).unwrap();
+            assert_eq!(want.get(&leaf.key), Some(e), "leaf {i} logs what is stored");
+            assert_eq!(store.log_position(&leaf.key).unwrap(), Some(i as u64));
+            rebuilt.push(leaf.hash());
+        }
+        let stored = super::LogHashes(&*store);
+        for size in 0..=n {
+            assert_eq!(tree::root(size, &stored).unwrap(), tree::root(size, &rebuilt).unwrap());
+        }
+        let root = tree::root(n, &stored).unwrap();
+        for (i, e) in entries.iter().enumerate() {
+            let p = tree::inclusion(n, i as u64, &stored).unwrap();
+            p.verify(&crate::tlog::leaf::leaf_hash(e), &root).unwrap();
+        }
+        assert_eq!(
+            store
+                .log_position(&crate::tlog::LeafKey::Record("id-9".into()))
+                .unwrap(),
+            None
+        );
+        assert!(store.log_entries(n, 10).unwrap().is_empty());
+        // Checkpoints: all kept, the first of a size stays.
+        store.put_checkpoint(3, b"three".to_vec()).wait().unwrap();
+        store.put_checkpoint(3, b"three again".to_vec()).wait().unwrap();
+        store.put_checkpoint(n, b"all".to_vec()).wait().unwrap();
+        assert_eq!(store.latest_checkpoint().unwrap(), Some((n, b"all".to_vec())));
+        assert_eq!(
+            store.checkpoints(0, 10).unwrap(),
+            vec![(3, b"three".to_vec()), (n, b"all".to_vec())]
+        );
+        assert_eq!(store.checkpoints(4, 10).unwrap(), vec![(n, b"all".to_vec())]);
+        old_root = (n, root);
+    }
+    // Reopened, the store extends the same tree.
+    let store = open(dir.path());
+    assert_eq!(store.log_size().unwrap(), old_root.0);
+    store.insert(record("id-5", "N5", None), None).wait().unwrap();
+    let n = old_root.0 + 2;
+    wait_for_log(&*store, n);
+    let stored = super::LogHashes(&*store);
+    let root = tree::root(n, &stored).unwrap();
+    tree::consistency(old_root.0, n, &stored)
+        .unwrap()
+        .verify(&old_root.1, &root)
+        .unwrap();
+    assert_eq!(expected_leaves(&*store).len() as u64, n);
+}
+
+/// Writers at once (and, on a shared database, processes at once): every entry gets
+/// exactly one leaf, positions run without a gap, and the tree adds up.
+pub fn concurrent_writes_get_one_leaf_each(open: Open) {
+    use crate::tlog::{tree, Leaf};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (mut inserts, mut audits) = (Vec::new(), Vec::new());
+    for i in 0..100 {
+        inserts.push(store.insert(record(&format!("id-{i:03}"), &format!("N{i}"), None), None));
+        audits.push(store.append_audit(crate::audit::test_seal("x")));
+    }
+    for p in inserts {
+        p.wait().unwrap();
+    }
+    for p in audits {
+        p.wait().unwrap();
+    }
+    wait_for_log(&*store, 300);
+    let entries = store.log_entries(0, 1000).unwrap();
+    let want = expected_leaves(&*store);
+    let mut seen = std::collections::HashSet::new();
+    let mut rebuilt = tree::MemoryHashes::default();
+    for e in &entries {
+        let leaf = Leaf::parse(e).unwrap();
+        assert_eq!(want.get(&leaf.key), Some(e));
+        assert!(seen.insert(leaf.key.clone()), "one leaf per entry");
+        rebuilt.push(leaf.hash());
+    }
+    assert_eq!(seen.len(), want.len());
+    assert_eq!(
+        tree::root(300, &super::LogHashes(&*store)).unwrap(),
+        tree::root(300, &rebuilt).unwrap()
+    );
+}
+
+/// Runs the log's tests against a backend that has the transparency log (every backend
+/// but sled, which is kept only to convert old data directories).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! log_conformance {
+    ($name:ident, $open:expr) => {
+        $crate::log_conformance!($name, $open, skip_unless = || true);
+    };
+    ($name:ident, $open:expr, skip_unless = $available:expr) => {
+        mod $name {
+            use $crate::store::conformance as c;
+            $crate::store_conformance!(@tests $open, $available;
+                transparency_log_logs_every_entry,
+                concurrent_writes_get_one_leaf_each,
+            );
+        }
+    };
+}
+
 /// Runs the suite against a backend: `store_conformance!(module_name, open_fn);`, or
 /// `store_conformance!(module_name, open_fn, skip_unless = available_fn)` for a backend
 /// that needs something the machine may lack (each test returns early when it answers

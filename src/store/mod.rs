@@ -489,6 +489,35 @@ pub trait Store: Send + Sync + 'static {
     fn approximate_licences(&self) -> Option<u64> {
         None
     }
+
+    // The transparency log (see `tlog`). Every write that stores a record, an event or
+    // an audit entry appends its leaf, and the tree hashes the leaf completes, in the
+    // same atomic write; these read what is committed.
+
+    /// Leaves in the log.
+    fn log_size(&self) -> Result<u64>;
+    /// Stored tree hashes by stored-hash index (`tlog::tree`); a missing one is an error.
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<crate::tlog::Hash>>;
+    /// The entries of leaves `from..`, at most `limit`, in leaf order.
+    fn log_entries(&self, from: u64, limit: usize) -> Result<Vec<Vec<u8>>>;
+    /// Where the leaf of an entry is.
+    fn log_position(&self, key: &crate::tlog::LeafKey) -> Result<Option<u64>>;
+    /// Keeps a signed checkpoint of the first `size` leaves; every checkpoint is kept.
+    fn put_checkpoint(&self, size: u64, note: Vec<u8>) -> Pending<()>;
+    /// The checkpoint of the largest tree, with its size.
+    fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>>;
+    /// Kept checkpoints with tree size ≥ `from`, in size order, at most `limit`.
+    fn checkpoints(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>>;
+}
+
+/// A store's log hashes as the tree reads them.
+pub struct LogHashes<'a>(pub &'a dyn Store);
+
+impl crate::tlog::tree::Hashes for LogHashes<'_> {
+    type Error = StoreError;
+    fn read(&self, indexes: &[u64]) -> Result<Vec<crate::tlog::Hash>> {
+        self.0.log_hashes(indexes)
+    }
 }
 
 #[cfg(test)]
@@ -537,6 +566,12 @@ mod conformance_runs {
     crate::store_conformance!(on_fjall, super::fjall);
     crate::store_conformance!(
         on_postgres,
+        super::postgres,
+        skip_unless = crate::testing::postgres::available_or_skip
+    );
+    crate::log_conformance!(log_on_fjall, super::fjall);
+    crate::log_conformance!(
+        log_on_postgres,
         super::postgres,
         skip_unless = crate::testing::postgres::available_or_skip
     );

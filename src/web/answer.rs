@@ -29,6 +29,9 @@ pub struct VerifyAnswer {
     pub record_format: u32,
     pub copy: Option<CopyJson>,
     pub checked_at: String,
+    /// The record's and latest event's leaves in the transparency log with inclusion
+    /// proofs against the latest checkpoint (see `VerifyLicenceResponse.log`).
+    pub log: Option<super::log::EvidenceJson>,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +129,7 @@ impl From<Verification> for VerifyAnswer {
             record_format,
             copy,
             checked_at,
+            log,
         } = v;
         VerifyAnswer {
             authentic,
@@ -146,6 +150,7 @@ impl From<Verification> for VerifyAnswer {
                 valid: c.valid,
             }),
             checked_at: rfc3339(checked_at),
+            log: log.map(Into::into),
         }
     }
 }

@@ -6,6 +6,7 @@
 mod answer;
 mod api;
 mod error;
+mod log;
 mod page;
 mod text;
 
@@ -154,6 +155,11 @@ pub fn router(state: WebState) -> Router {
             post(api::verify_pdf).layer(DefaultBodyLimit::max(MAX_PDF_BODY)),
         )
         .route("/api/v1/keys", get(api::keys))
+        .route("/api/v1/log/checkpoint", get(log::checkpoint_json))
+        .route("/api/v1/log/inclusion", get(log::inclusion))
+        .route("/api/v1/log/consistency", get(log::consistency))
+        .route("/log/checkpoint", get(log::checkpoint_note))
+        .route("/log/tile/{*path}", get(log::tile))
         .route("/v/{payload}", get(page::payload_page))
         .route("/v", get(page::form).post(page::form_answer))
         .route("/v/", get(page::form))

@@ -229,6 +229,9 @@ pub async fn spawn_server_with_keys(data_dir: &Path, keys_dir: &Path, clock: Arc
     spawn_server_full(data_dir, keys_dir, clock, directory, None, Limits::default(), false).await
 }
 
+/// The log origin of test servers' checkpoints.
+pub const TEST_LOG_ORIGIN: &str = "elicence.test/log";
+
 async fn spawn_server_full(
     data_dir: &Path,
     keys_dir: &Path,
@@ -266,6 +269,15 @@ async fn spawn_server_full(
     let web = tokio::spawn(elicence::web::run(http, web, async {
         let _ = http_stopped.await;
     }));
+    // The transparency log's checkpointer, as `elicence serve` runs it.
+    let (checkpoints_stop, checkpoints_stopped) = oneshot::channel::<()>();
+    let checkpointer = tokio::spawn(elicence::registry::log::run_checkpointer(
+        state.registry.clone(),
+        TEST_LOG_ORIGIN.to_string(),
+        async move {
+            let _ = checkpoints_stopped.await;
+        },
+    ));
     let (server_tls, client_tls) = match tls {
         Some(t) => (Some(t.server), Some(t.client)),
         None => (None, None),
@@ -278,6 +290,8 @@ async fn spawn_server_full(
         .unwrap();
         let _ = http_stop.send(());
         web.await.unwrap().unwrap();
+        let _ = checkpoints_stop.send(());
+        checkpointer.await.unwrap();
         let _ = control_stop.send(());
         if let Some(control) = control {
             control.await.unwrap();

@@ -14,7 +14,14 @@
 //!
 //! The flusher runs beside the committer, so the next group is checked and committed
 //! while the previous one is being made durable. Being the only writer, the committer
-//! needs no lock for its checks and holds the audit chain's end itself.
+//! needs no lock for its checks and holds the audit chain's end and the transparency
+//! log's size itself.
+//!
+//! Every record, event and audit entry the group stores appends its leaf to the
+//! transparency log in the same batch, with the tree hashes it completes: no entry
+//! without its leaf, no leaf without its entry. A store opened without a log (written
+//! before it existed, or restored from a backup without one) gets its log built from its
+//! entries before the first write.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -23,7 +30,10 @@ use std::thread;
 
 use fjall::{Database, Keyspace, OwnedWriteBatch};
 
-use super::{AUDIT, EVENTS, IDX_HOLDER, IDX_ISSUER, IDX_NUMBER, IDX_TYPE, IMPORT_KEYS, RECORDS, REQUESTS, TEMPLATES};
+use super::{
+    AUDIT, EVENTS, IDX_HOLDER, IDX_ISSUER, IDX_NUMBER, IDX_TYPE, IMPORT_KEYS, RECORDS, REQUESTS, TEMPLATES,
+    TLOG_CHECKPOINTS, TLOG_HASHES, TLOG_INDEX, TLOG_LEAVES,
+};
 use crate::audit::{AuditLink, AuditSeal};
 use crate::licence::status::SignedEvent;
 use crate::store::codec::{self, key};
@@ -31,6 +41,7 @@ use crate::store::group_commit::GroupCommit;
 use crate::store::{
     Answer, BatchItem, BatchOutcome, NewRecord, RequestKey, Result, StoreError, StoredTemplate, WriteOutcome,
 };
+use crate::tlog::{self, Leaf};
 
 /// Writes taken into one group at most, and rows (a migration batch counts its rows).
 const MAX_GROUP_WRITES: usize = 1024;
@@ -73,6 +84,11 @@ pub(super) enum Write {
         template: StoredTemplate,
         answer: Answer<u32>,
     },
+    Checkpoint {
+        size: u64,
+        note: Vec<u8>,
+        answer: Answer<()>,
+    },
 }
 
 impl Write {
@@ -90,7 +106,7 @@ impl Write {
             }
             Write::Batch { answer, .. } => answer.send(Err(e)),
             Write::Audit { answer, .. } => answer.send(Err(e)),
-            Write::PutType { answer, .. } => answer.send(Err(e)),
+            Write::PutType { answer, .. } | Write::Checkpoint { answer, .. } => answer.send(Err(e)),
             Write::PutTemplate { answer, .. } => answer.send(Err(e)),
         }
     }
@@ -144,9 +160,16 @@ impl Drop for Committer {
 }
 
 fn run(engine: Engine, flusher: std::sync::Arc<GroupCommit>, rx: mpsc::Receiver<Write>) {
-    // Where the audit log ends; read from the store on first use, and again after a
-    // failed commit (whose entries were not written).
+    // Where the audit log ends, and how many leaves the transparency log has; read from
+    // the store on first use, and again after a failed commit (whose entries were not
+    // written).
     let mut audit: Option<AuditLink> = None;
+    let mut log: Option<u64> = None;
+    // A store without a log gets one before any write; if that fails, every write is
+    // refused with the reason (an entry must never be stored without its leaf).
+    let mut broken: Option<String> = build_missing_log(&engine)
+        .err()
+        .map(|e| format!("the transparency log could not be built: {e}"));
     while let Ok(first) = rx.recv() {
         let mut rows = first.rows();
         let mut writes = vec![first];
@@ -167,7 +190,27 @@ fn run(engine: Engine, flusher: std::sync::Arc<GroupCommit>, rx: mpsc::Receiver<
             }
             continue;
         }
-        let mut group = Group::new(&engine);
+        let log_size = match log
+            .take()
+            .map(Ok)
+            .unwrap_or_else(|| super::log_size(&engine.ks[TLOG_LEAVES]))
+        {
+            Ok(n) if broken.is_none() => n,
+            Ok(_) => {
+                let why = broken.clone().unwrap_or_default();
+                for w in writes {
+                    w.refuse(StoreError::Corrupt(why.clone()));
+                }
+                continue;
+            }
+            Err(e) => {
+                for w in writes {
+                    w.refuse(StoreError::Corrupt(format!("log: {e}")));
+                }
+                continue;
+            }
+        };
+        let mut group = Group::new(&engine, log_size);
         let mut done: Vec<Done> = Vec::with_capacity(writes.len());
         for w in writes {
             if let Some(d) = group.apply(w, &mut audit) {
@@ -175,8 +218,10 @@ fn run(engine: Engine, flusher: std::sync::Arc<GroupCommit>, rx: mpsc::Receiver<
             }
         }
         let size = done.len();
+        let log_end = group.log_size;
         match group.commit() {
             Ok(()) => {
+                log = Some(log_end);
                 crate::metrics::METRICS.commit_group(size);
                 // An audit entry is answered before its flush, but it is flushed all the
                 // same: a group of audit entries alone still asks for one.
@@ -189,10 +234,92 @@ fn run(engine: Engine, flusher: std::sync::Arc<GroupCommit>, rx: mpsc::Receiver<
             }
             Err(e) => {
                 audit = None;
+                if let GroupError::Log(why) = &e {
+                    // The stored tree does not add up: nothing more is written.
+                    broken = Some(why.clone());
+                }
                 for d in done {
-                    d.fail(StoreError::Io(format!("write failed: {e}")));
+                    d.fail(e.to_store_error());
                 }
             }
+        }
+    }
+}
+
+/// Appends a leaf for every stored record, event and audit entry when the store has
+/// entries but no log: records in identifier order, then events in (identifier, seq)
+/// order, then audit entries in seq order, committed in batches and made durable.
+fn build_missing_log(engine: &Engine) -> Result<()> {
+    if super::log_size(&engine.ks[TLOG_LEAVES])? > 0 {
+        return Ok(());
+    }
+    let empty = [RECORDS, EVENTS, AUDIT]
+        .iter()
+        .map(|&ks| engine.ks[ks].first_key_value().is_none())
+        .all(|e| e);
+    if empty {
+        return Ok(());
+    }
+    const BATCH: u64 = 10_000;
+    let mut group = Group::new(engine, 0);
+    let mut leaves = 0u64;
+    fn add<'a>(engine: &'a Engine, group: &mut Group<'a>, leaf: Leaf) -> Result<()> {
+        group.log(leaf);
+        if group.log_size % BATCH == 0 {
+            let next = Group::new(engine, group.log_size);
+            std::mem::replace(group, next)
+                .commit()
+                .map_err(|e| e.to_store_error())?;
+        }
+        Ok(())
+    }
+    for g in engine.ks[RECORDS].iter() {
+        let (k, v) = g.into_inner()?;
+        add(engine, &mut group, Leaf::record(&text(&k), &codec::decode_record(&v)?))?;
+        leaves += 1;
+    }
+    for g in engine.ks[EVENTS].iter() {
+        let (k, v) = g.into_inner()?;
+        let event = codec::decode_event(&k, &v)?;
+        let id_end = k.iter().position(|b| *b == codec::SEP).unwrap_or(k.len());
+        add(engine, &mut group, Leaf::event(&text(&k[..id_end]), &event))?;
+        leaves += 1;
+    }
+    for g in engine.ks[AUDIT].iter() {
+        let (k, v) = g.into_inner()?;
+        add(engine, &mut group, Leaf::audit(&codec::decode_audit(&k, &v)?))?;
+        leaves += 1;
+    }
+    group.commit().map_err(|e| e.to_store_error())?;
+    engine
+        .db
+        .persist(fjall::PersistMode::SyncAll)
+        .map_err(|e| StoreError::Io(format!("fjall: {e}")))?;
+    tracing::info!(leaves, "built the transparency log of a store that had none");
+    Ok(())
+}
+
+/// Why a group's commit failed.
+#[derive(Debug)]
+enum GroupError {
+    Engine(fjall::Error),
+    Log(String),
+}
+
+impl GroupError {
+    fn to_store_error(&self) -> StoreError {
+        match self {
+            GroupError::Engine(e) => StoreError::Io(format!("write failed: {e}")),
+            GroupError::Log(why) => StoreError::Corrupt(format!("log: {why}")),
+        }
+    }
+}
+
+impl std::fmt::Display for GroupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GroupError::Engine(e) => write!(f, "{e}"),
+            GroupError::Log(why) => write!(f, "log: {why}"),
         }
     }
 }
@@ -246,6 +373,10 @@ struct Group<'a> {
     written: Vec<HashMap<Vec<u8>, Vec<u8>, BuildHasher>>,
     /// The last version of each template this group wrote.
     templates: HashMap<String, u32>,
+    /// Leaves in the log with this group's.
+    log_size: u64,
+    /// Set when the stored tree could not be extended: the group is not committed.
+    log_failed: Option<String>,
 }
 
 fn text(v: &[u8]) -> String {
@@ -261,12 +392,35 @@ fn number_key(new: &NewRecord) -> Vec<u8> {
 }
 
 impl<'a> Group<'a> {
-    fn new(engine: &'a Engine) -> Group<'a> {
+    fn new(engine: &'a Engine, log_size: u64) -> Group<'a> {
         Group {
             engine,
             batch: engine.db.batch(),
             written: (0..super::KEYSPACES.len()).map(|_| HashMap::default()).collect(),
             templates: HashMap::new(),
+            log_size,
+            log_failed: None,
+        }
+    }
+
+    /// Appends `leaf` to the log in this group's batch: its entry, its position and the
+    /// tree hashes it completes (read from this group's earlier leaves or the store).
+    fn log(&mut self, leaf: Leaf) {
+        if self.log_failed.is_some() {
+            return;
+        }
+        let n = self.log_size;
+        let entry = leaf.entry();
+        match tlog::tree::append(n, tlog::leaf::leaf_hash(&entry), &GroupHashes(self)) {
+            Ok(hashes) => {
+                for (i, h) in hashes {
+                    self.put(TLOG_HASHES, i.to_be_bytes().to_vec(), h.to_vec(), true);
+                }
+                self.put(TLOG_LEAVES, n.to_be_bytes().to_vec(), entry, false);
+                self.put(TLOG_INDEX, leaf.key.to_bytes(), n.to_be_bytes().to_vec(), false);
+                self.log_size += 1;
+            }
+            Err(e) => self.log_failed = Some(format!("appending leaf {n}: {e}")),
         }
     }
 
@@ -295,11 +449,14 @@ impl<'a> Group<'a> {
         }
     }
 
-    fn commit(self) -> std::result::Result<(), fjall::Error> {
+    fn commit(self) -> std::result::Result<(), GroupError> {
+        if let Some(why) = self.log_failed {
+            return Err(GroupError::Log(why));
+        }
         if self.batch.is_empty() {
             return Ok(());
         }
-        self.batch.commit()
+        self.batch.commit().map_err(GroupError::Engine)
     }
 
     /// Checks one write and, if it passes, adds it to the batch. Returns what to answer
@@ -356,6 +513,20 @@ impl<'a> Group<'a> {
                 self.put(super::CATALOG, code.into_bytes(), json, false);
                 Some(Done::Unit(answer))
             }
+            Write::Checkpoint { size, note, answer } => {
+                // The first checkpoint of a size is kept (a later one of the same tree,
+                // say after a key rotation, adds nothing).
+                let k = size.to_be_bytes();
+                match self.contains(TLOG_CHECKPOINTS, &k) {
+                    Ok(true) => {}
+                    Ok(false) => self.put(TLOG_CHECKPOINTS, k.to_vec(), note, true),
+                    Err(e) => {
+                        answer.send(Err(e));
+                        return None;
+                    }
+                }
+                Some(Done::Unit(answer))
+            }
             Write::PutTemplate { template, answer } => match self.put_template(template) {
                 Ok(v) => Some(Done::Version(answer, v)),
                 Err(e) => {
@@ -394,6 +565,7 @@ impl<'a> Group<'a> {
     }
 
     fn put_event(&mut self, identifier: &str, event: &SignedEvent) {
+        self.log(Leaf::event(identifier, event));
         self.put(
             EVENTS,
             codec::event_key(identifier, event.seq),
@@ -405,6 +577,7 @@ impl<'a> Group<'a> {
     /// The record, its indexes, its first event and its import key.
     fn put_record(&mut self, new: &NewRecord) {
         let id = new.identifier.as_bytes();
+        self.log(Leaf::record(&new.identifier, &new.record));
         self.put(RECORDS, id.to_vec(), codec::encode_record(&new.record), false);
         // Records are checked for presence only: remember the key, not the record.
         self.written[RECORDS].insert(id.to_vec(), Vec::new());
@@ -534,6 +707,7 @@ impl<'a> Group<'a> {
             return Err(StoreError::Conflict(format!("audit entry {}", entry.seq)));
         }
         let next = AuditLink::after(Some(&entry)).map_err(|e| StoreError::Corrupt(format!("audit entry: {e}")))?;
+        self.log(Leaf::audit(&entry));
         self.put(
             AUDIT,
             k.to_vec(),
@@ -561,5 +735,21 @@ impl<'a> Group<'a> {
         self.put(TEMPLATES, codec::template_key(&stored.id, version), value, false);
         self.templates.insert(stored.id, version);
         Ok(version)
+    }
+}
+
+/// The tree hashes as a group sees them: its own first, then the store's.
+struct GroupHashes<'g, 'a>(&'g Group<'a>);
+
+impl tlog::tree::Hashes for GroupHashes<'_, '_> {
+    type Error = StoreError;
+    fn read(&self, indexes: &[u64]) -> Result<Vec<tlog::Hash>> {
+        indexes
+            .iter()
+            .map(|i| match self.0.get(TLOG_HASHES, &i.to_be_bytes())? {
+                Some(v) => super::decode_hash(*i, &v),
+                None => Err(StoreError::Corrupt(format!("tree hash {i} is missing"))),
+            })
+            .collect()
     }
 }

@@ -32,8 +32,13 @@ use crate::audit::AuditSeal;
 use crate::catalog::LicenceType;
 use crate::licence::SignedRecord;
 
-/// Keyspace names, in backup order: the sled backend's trees, then `meta`.
-pub const KEYSPACES: [&str; 12] = [
+/// Keyspace names, in backup order: the sled backend's trees, then `meta`, then the
+/// transparency log's:
+/// - `tlog_hashes`       stored-hash index (u64 BE) → 32-byte hash (`tlog::tree`)
+/// - `tlog_leaves`       leaf index (u64 BE) → entry text (`tlog::leaf`)
+/// - `tlog_index`        leaf key (`LeafKey::to_bytes`) → leaf index (u64 BE)
+/// - `tlog_checkpoints`  tree size (u64 BE) → signed checkpoint note
+pub const KEYSPACES: [&str; 16] = [
     "records",
     "events",
     "idx_number",
@@ -46,6 +51,10 @@ pub const KEYSPACES: [&str; 12] = [
     "audit",
     "templates",
     "meta",
+    "tlog_hashes",
+    "tlog_leaves",
+    "tlog_index",
+    "tlog_checkpoints",
 ];
 const RECORDS: usize = 0;
 const EVENTS: usize = 1;
@@ -59,6 +68,10 @@ const CATALOG: usize = 8;
 const AUDIT: usize = 9;
 const TEMPLATES: usize = 10;
 const META: usize = 11;
+const TLOG_HASHES: usize = 12;
+const TLOG_LEAVES: usize = 13;
+const TLOG_INDEX: usize = 14;
+const TLOG_CHECKPOINTS: usize = 15;
 
 /// `meta` key of the serial counter's reserved ceiling (u64 BE).
 const SEQUENCE_CEILING: &[u8] = b"sequence_ceiling";
@@ -88,14 +101,15 @@ impl Default for EmbeddedConfig {
 
 /// Each keyspace's share of the write buffer, in KEYSPACES order, by the bytes one issued
 /// licence writes to it: the record (~1.2 KB) and its access-audit entries (~0.5 KB
-/// each) the most, then the first event, then the small index and request keys. The
-/// catalogue, templates and meta are rarely written and get the floor.
-const WRITE_SHARES: [u64; 12] = [30, 12, 6, 6, 6, 6, 6, 6, 0, 22, 0, 0];
+/// each) the most, then the first event, the log's leaves (~300 bytes each), the small
+/// index and request keys and the log's hashes. The catalogue, templates, meta and
+/// checkpoints are rarely written and get the floor.
+const WRITE_SHARES: [u64; 16] = [30, 12, 6, 6, 6, 6, 6, 6, 0, 22, 0, 0, 5, 12, 6, 0];
 /// The smallest memtable of any keyspace.
 const MIN_MEMTABLE: u64 = 1 << 20;
 
 /// The memtable size of each keyspace for a write buffer of `total` bytes.
-fn memtable_sizes(total: u64) -> [u64; 12] {
+fn memtable_sizes(total: u64) -> [u64; 16] {
     let shares: u64 = WRITE_SHARES.iter().sum();
     WRITE_SHARES.map(|share| (total / shares * share).max(MIN_MEMTABLE))
 }
@@ -117,6 +131,25 @@ fn err(e: fjall::Error) -> StoreError {
 
 fn text(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
+}
+
+fn decode_u64(v: &[u8], what: &str) -> Result<u64> {
+    Ok(u64::from_be_bytes(v.try_into().map_err(|_| {
+        StoreError::Corrupt(format!("log: {what} is not 8 bytes"))
+    })?))
+}
+
+fn decode_hash(index: u64, v: &[u8]) -> Result<crate::tlog::Hash> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt(format!("log: tree hash {index} is not 32 bytes")))
+}
+
+/// Leaves in the log: one past the last leaf's index.
+fn log_size(leaves: &Keyspace) -> Result<u64> {
+    match leaves.last_key_value() {
+        Some(g) => Ok(decode_u64(&g.key()?, "leaf index")? + 1),
+        None => Ok(0),
+    }
 }
 
 impl From<fjall::Error> for StoreError {
@@ -400,6 +433,63 @@ impl Store for FjallStore {
 
     fn has_index_key(&self, key: &IndexKey) -> Result<bool> {
         inspect::holds(key, |name, k| self.read(keyspace_id(name), k))
+    }
+
+    fn log_size(&self) -> Result<u64> {
+        log_size(&self.ks[TLOG_LEAVES])
+    }
+
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<crate::tlog::Hash>> {
+        indexes
+            .iter()
+            .map(|i| match self.ks[TLOG_HASHES].get(i.to_be_bytes())? {
+                Some(v) => decode_hash(*i, &v),
+                None => Err(StoreError::Corrupt(format!("log: tree hash {i} is missing"))),
+            })
+            .collect()
+    }
+
+    fn log_entries(&self, from: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for (expect, g) in (from..).zip(self.ks[TLOG_LEAVES].range(from.to_be_bytes()..).take(limit)) {
+            let (k, v) = g.into_inner()?;
+            if decode_u64(&k, "leaf index")? != expect {
+                return Err(StoreError::Corrupt(format!("log: leaf {expect} is missing")));
+            }
+            out.push(v.to_vec());
+        }
+        Ok(out)
+    }
+
+    fn log_position(&self, key: &crate::tlog::LeafKey) -> Result<Option<u64>> {
+        self.read(TLOG_INDEX, key.to_bytes())?
+            .map(|v| decode_u64(&v, "leaf position"))
+            .transpose()
+    }
+
+    fn put_checkpoint(&self, size: u64, note: Vec<u8>) -> Pending<()> {
+        self.submit(|answer| Write::Checkpoint { size, note, answer })
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        self.ks[TLOG_CHECKPOINTS]
+            .last_key_value()
+            .map(|g| {
+                let (k, v) = g.into_inner()?;
+                Ok((decode_u64(&k, "checkpoint size")?, v.to_vec()))
+            })
+            .transpose()
+    }
+
+    fn checkpoints(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.ks[TLOG_CHECKPOINTS]
+            .range(from.to_be_bytes()..)
+            .take(limit)
+            .map(|g| {
+                let (k, v) = g.into_inner()?;
+                Ok((decode_u64(&k, "checkpoint size")?, v.to_vec()))
+            })
+            .collect()
     }
 }
 

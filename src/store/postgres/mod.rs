@@ -22,6 +22,7 @@ mod changes;
 mod copy;
 mod read;
 mod schema;
+mod tlog;
 mod write;
 
 use std::future::Future;
@@ -90,6 +91,9 @@ pub struct PgStore {
     /// The one appender of access-audit entries in this process. Declared first: it is
     /// stopped (its queue drained) while the runtime still runs.
     audit: audit::Appender,
+    /// Positions the log's queued leaves (see `tlog`). Stopped after the appender, so
+    /// the last audit entries get their positions.
+    sequencer: tlog::Sequencer,
     /// The runtime the pool's connections live on.
     rt: Option<tokio::runtime::Runtime>,
     pool: Pool,
@@ -283,8 +287,10 @@ impl PgStore {
             }
         }
         let audit = audit::Appender::start(rt.handle().clone(), pool.clone());
+        let sequencer = tlog::Sequencer::start(rt.handle().clone(), pool.clone());
         Ok(PgStore {
             audit,
+            sequencer,
             rt: Some(rt),
             pool,
             sequence: Mutex::new((0, 0)),
@@ -358,11 +364,16 @@ impl PgStore {
     {
         let (answer, rx) = pending();
         let pool = self.pool.clone();
+        let logged = self.sequencer.waker();
         self.rt().spawn(async move {
             let r = match connection(&pool).await {
                 Ok(c) => f(c).await,
                 Err(e) => Err(e),
             };
+            if r.is_ok() {
+                // What it stored is queued for the log: position it now.
+                logged.wake();
+            }
             answer.send(r)
         });
         rx
@@ -402,6 +413,7 @@ fn block_on<T: Send + 'static>(
 impl Drop for PgStore {
     fn drop(&mut self) {
         self.audit.stop();
+        self.sequencer.stop();
         self.pool.close();
         // Dropping a runtime inside another runtime's context panics; this does not wait.
         if let Some(rt) = self.rt.take() {
@@ -577,6 +589,36 @@ impl Store for PgStore {
     fn changes(&self) -> u64 {
         self.changes.load(std::sync::atomic::Ordering::Acquire)
     }
+
+    fn log_size(&self) -> Result<u64> {
+        self.read(|c| async move { tlog::size(&c).await })
+    }
+
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<crate::tlog::Hash>> {
+        let indexes = indexes.to_vec();
+        self.read(move |c| async move { tlog::read_hashes(&c, &indexes).await })
+    }
+
+    fn log_entries(&self, from: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
+        self.read(move |c| async move { tlog::entries(&c, from, limit).await })
+    }
+
+    fn log_position(&self, key: &crate::tlog::LeafKey) -> Result<Option<u64>> {
+        let key = key.to_bytes();
+        self.read(move |c| async move { tlog::position(&c, key).await })
+    }
+
+    fn put_checkpoint(&self, size: u64, note: Vec<u8>) -> Pending<()> {
+        self.write(move |c| async move { tlog::put_checkpoint(&c, size, note).await })
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        self.read(|c| async move { Ok(tlog::checkpoints(&c, 0, 1, true).await?.pop()) })
+    }
+
+    fn checkpoints(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.read(move |c| async move { tlog::checkpoints(&c, from, limit, false).await })
+    }
 }
 
 #[cfg(test)]
@@ -607,7 +649,8 @@ mod tests {
             .unwrap();
         assert_eq!(
             tables,
-            "audit_head,audit_log,catalog,config_generation,events,import_keys,licence_numbers,records,requests,schema_version,serial_counter,templates"
+            "audit_head,audit_log,catalog,config_generation,events,import_keys,licence_numbers,records,requests,\
+             schema_version,serial_counter,templates,tlog_checkpoints,tlog_hashes,tlog_head,tlog_leaves,tlog_pending"
         );
         let n: i64 = store
             .with_client(async |c| {
@@ -617,11 +660,14 @@ mod tests {
                     .get(0))
             })
             .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(n, SCHEMA_VERSION as i64);
         drop(store);
         let again = PgStore::open(&config(&pg)).unwrap();
         assert_eq!(again.found_version(), SCHEMA_VERSION);
-        assert_eq!(pg.psql("postgres", "SELECT count(*) FROM schema_version").unwrap(), "1");
+        assert_eq!(
+            pg.psql("postgres", "SELECT count(*) FROM schema_version").unwrap(),
+            SCHEMA_VERSION.to_string()
+        );
     }
 
     /// Replicas starting together on an empty database: one applies the schema, the
@@ -637,7 +683,10 @@ mod tests {
         });
         assert_eq!(found.iter().filter(|&&v| v == 0).count(), 1, "{found:?}");
         assert_eq!(found.iter().filter(|&&v| v == SCHEMA_VERSION).count(), 3, "{found:?}");
-        assert_eq!(pg.psql("postgres", "SELECT count(*) FROM schema_version").unwrap(), "1");
+        assert_eq!(
+            pg.psql("postgres", "SELECT count(*) FROM schema_version").unwrap(),
+            SCHEMA_VERSION.to_string()
+        );
     }
 
     /// A database written by a newer elicence is refused with what to do, and left as
@@ -653,7 +702,61 @@ mod tests {
         .unwrap();
         let err = PgStore::open(&config(&pg)).err().expect("refused").to_string();
         assert!(err.contains("version 999") && err.contains("upgrade elicence"), "{err}");
-        assert_eq!(pg.psql("postgres", "SELECT count(*) FROM schema_version").unwrap(), "2");
+        assert_eq!(
+            pg.psql("postgres", "SELECT count(*) FROM schema_version").unwrap(),
+            (SCHEMA_VERSION + 1).to_string()
+        );
+    }
+
+    /// A database of schema version 1 (before the transparency log) holding a record,
+    /// its event and an audit entry: opening it queues their leaves and the sequencer
+    /// positions them, each entry as the embedded store writes it.
+    #[test]
+    fn a_database_from_before_the_log_gets_its_log() {
+        use crate::tlog::{Leaf, LeafKey};
+        let Some(pg) = Cluster::start_or_skip() else { return };
+        pg.psql("postgres", include_str!("sql/0001_initial.sql")).unwrap();
+        pg.psql(
+            "postgres",
+            "CREATE TABLE schema_version (version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), \
+             applied_by text NOT NULL, CONSTRAINT schema_version_pk PRIMARY KEY (version)); \
+             INSERT INTO schema_version (version, applied_by) VALUES (1, 'elicence 0.1'); \
+             INSERT INTO records VALUES ('ID-1', 'T', 'N1', '001', 'H', 'I', '2020-01-01', 'k', \
+               decode(repeat('01', 64), 'hex'), 'record bytes'); \
+             INSERT INTO events VALUES ('ID-1', 0, NULL, 'k', decode(repeat('02', 64), 'hex'), 'event bytes'); \
+             INSERT INTO audit_log VALUES (0, 0, NULL, 'k', decode(repeat('03', 64), 'hex'), 'audit bytes');",
+        )
+        .unwrap();
+        let store = PgStore::open(&config(&pg)).unwrap();
+        assert_eq!(store.found_version(), 1);
+        crate::store::conformance::wait_for_log(&store, 3);
+        let signed = |b: &[u8], s: u8| crate::licence::SignedRecord {
+            bytes: b.to_vec(),
+            signature: [s; 64],
+            key_id: "k".into(),
+        };
+        let want = [
+            Leaf::record("ID-1", &signed(b"record bytes", 1)),
+            Leaf::event(
+                "ID-1",
+                &SignedEvent {
+                    seq: 0,
+                    bytes: b"event bytes".to_vec(),
+                    signature: [2; 64],
+                    key_id: "k".into(),
+                },
+            ),
+            Leaf::audit(&SignedAuditEntry {
+                seq: 0,
+                bytes: b"audit bytes".to_vec(),
+                signature: [3; 64],
+                key_id: "k".into(),
+            }),
+        ];
+        let entries = store.log_entries(0, 10).unwrap();
+        assert_eq!(entries, want.iter().map(Leaf::entry).collect::<Vec<_>>());
+        assert_eq!(store.log_position(&LeafKey::Audit(0)).unwrap(), Some(2));
+        assert_eq!(pg.psql("postgres", "SELECT count(*) FROM tlog_pending").unwrap(), "0");
     }
 
     /// The schema itself refuses a gap or a fork in a licence's events and an event of

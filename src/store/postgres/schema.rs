@@ -11,7 +11,10 @@ use crate::store::{Result, StoreError};
 const LOCK_KEY: i64 = 0x656c_6963_656e_6365;
 
 /// Every schema version this binary knows, oldest first.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("sql/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("sql/0001_initial.sql")),
+    (2, include_str!("sql/0002_transparency_log.sql")),
+];
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
