@@ -107,15 +107,25 @@ async fn answer(stream: UnixStream, store: Arc<EmbeddedStore>, registry: Arc<Reg
                     Err(e) => tracing::error!(error = %e, "backup failed"),
                 }
             }
-            "check" => match registry.check() {
-                Ok(report) => {
-                    writeln!(out, "ok")?;
-                    for p in &report.problems {
-                        writeln!(out, "problem: {p}")?;
+            c if c == "check" || c.starts_with("check ") => match c
+                .strip_prefix("check ")
+                .map(|b| {
+                    use base64::prelude::{Engine, BASE64_STANDARD};
+                    BASE64_STANDARD.decode(b.trim())
+                })
+                .transpose()
+            {
+                Err(_) => writeln!(out, "error: the expected checkpoint is not base64")?,
+                Ok(expected) => match registry.check_against(expected.as_deref()) {
+                    Ok(report) => {
+                        writeln!(out, "ok")?;
+                        for p in &report.problems {
+                            writeln!(out, "problem: {p}")?;
+                        }
+                        writeln!(out, "{report}")?;
                     }
-                    writeln!(out, "{report}")?;
-                }
-                Err(e) => writeln!(out, "error: {e}")?,
+                    Err(e) => writeln!(out, "error: {e}")?,
+                },
             },
             other => writeln!(out, "error: unknown command {other:?} (backup, check)")?,
         }

@@ -63,6 +63,11 @@ pub struct CheckArgs {
     pub keys: PathBuf,
     #[arg(long, env = "ELICENCE_ALLOW_INSECURE_KEY_PERMISSIONS")]
     pub allow_insecure_key_permissions: bool,
+    /// A signed checkpoint of this repository's transparency log kept outside the store
+    /// (from `/log/checkpoint` or `elicence log monitor`'s state): the store's log must
+    /// extend it. A truncated, rolled-back, forked or rewritten log is reported.
+    #[arg(long, value_name = "FILE")]
+    pub expect_checkpoint: Option<PathBuf>,
 }
 
 pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
@@ -210,7 +215,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
                 started.elapsed().as_secs_f64()
             );
             let store = OpenedStore::open(&StoreLocation::Postgres(config))?;
-            return check_store(store, &args.keys, args.allow_insecure_key_permissions);
+            return check_store(store, &args.keys, args.allow_insecure_key_permissions, None);
         }
         (None, None) => bail!("--data-dir or --database-url: where to restore"),
     };
@@ -236,20 +241,34 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         OpenedStore::Embedded(Arc::new(store)),
         &args.keys,
         args.allow_insecure_key_permissions,
+        None,
     )
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let expected = match &args.expect_checkpoint {
+        Some(f) => Some(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?),
+        None => None,
+    };
     let data_dir = match args.store.location(Default::default())? {
         StoreLocation::Embedded { dir, .. } => dir,
         // Any number of processes may use a database: check it directly.
         pg @ StoreLocation::Postgres(_) => {
             let store = OpenedStore::open(&pg).context("opening the database")?;
-            return check_store(store, &args.keys, args.allow_insecure_key_permissions);
+            return check_store(
+                store,
+                &args.keys,
+                args.allow_insecure_key_permissions,
+                expected.as_deref(),
+            );
         }
     };
     if let Some(mut stream) = control::connect(&data_dir)? {
-        stream.write_all(b"check\n")?;
+        use base64::prelude::{Engine, BASE64_STANDARD};
+        match &expected {
+            Some(note) => stream.write_all(format!("check {}\n", BASE64_STANDARD.encode(note)).as_bytes())?,
+            None => stream.write_all(b"check\n")?,
+        }
         let mut reader = BufReader::new(stream);
         expect_ok(&mut reader)?;
         let mut text = String::new();
@@ -266,6 +285,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         OpenedStore::Embedded(Arc::new(store)),
         &args.keys,
         args.allow_insecure_key_permissions,
+        expected.as_deref(),
     )
 }
 
@@ -275,8 +295,9 @@ pub(super) fn check_store(
     store: OpenedStore,
     keys: &Path,
     allow_insecure_key_permissions: bool,
+    expected: Option<&[u8]>,
 ) -> anyhow::Result<ExitCode> {
-    let report = registry(store, keys, allow_insecure_key_permissions)?.check()?;
+    let report = registry(store, keys, allow_insecure_key_permissions)?.check_against(expected)?;
     print_report(&report.problems, &report.to_string());
     Ok(if report.ok() {
         ExitCode::SUCCESS

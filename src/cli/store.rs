@@ -103,5 +103,6 @@ fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         crate::store::OpenedStore::Embedded(std::sync::Arc::new(store)),
         &args.keys,
         args.allow_insecure_key_permissions,
+        None,
     )
 }

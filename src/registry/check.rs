@@ -14,6 +14,7 @@ use crate::licence::record::format_date;
 use crate::licence::status::{EventKind, Standing};
 use crate::licence::Licence;
 use crate::store::{IndexKey, IndexName};
+use crate::tlog::LeafKey;
 
 /// Problems listed in full at most; the count is always exact.
 const MAX_LISTED: usize = 100;
@@ -31,6 +32,7 @@ pub struct CheckReport {
     pub events: u64,
     pub audit_entries: u64,
     pub index_entries: u64,
+    pub log_leaves: u64,
     pub problem_count: u64,
     /// The first problems, each naming what and where.
     pub problems: Vec<String>,
@@ -41,7 +43,7 @@ impl CheckReport {
         self.problem_count == 0
     }
 
-    fn problem(&mut self, p: String) {
+    pub(super) fn problem(&mut self, p: String) {
         self.problem_count += 1;
         if self.problems.len() < MAX_LISTED {
             self.problems.push(p);
@@ -53,11 +55,12 @@ impl std::fmt::Display for CheckReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} licences, {} events, {} audit entries, {} index entries checked; {}",
+            "{} licences, {} events, {} audit entries, {} index entries, {} log leaves checked; {}",
             self.licences,
             self.events,
             self.audit_entries,
             self.index_entries,
+            self.log_leaves,
             match self.problem_count {
                 0 => "no problems".to_string(),
                 n => format!("{n} problems"),
@@ -135,12 +138,19 @@ impl Registry {
     /// all; a number that a reissue moves between two reads is read again before it is
     /// reported.
     pub fn check(&self) -> Result<CheckReport> {
+        self.check_against(None)
+    }
+
+    /// [`Registry::check`], and whether the log extends `expected` (a signed checkpoint
+    /// kept outside the store: a truncated, forked or rewritten log is reported).
+    pub fn check_against(&self, expected: Option<&[u8]>) -> Result<CheckReport> {
         let mut report = CheckReport::default();
+        let mut unlogged = super::check_log::Unlogged::default();
         let mut after: Option<String> = None;
         loop {
             let page = self.store.identifiers(after.as_deref(), PAGE)?;
             for id in &page {
-                self.check_record(&mut report, id)?;
+                self.check_record(&mut report, &mut unlogged, id)?;
             }
             match page.into_iter().last() {
                 Some(last) => after = Some(last),
@@ -150,12 +160,19 @@ impl Registry {
         for index in IndexName::ALL {
             self.check_index(&mut report, index)?;
         }
-        self.check_audit(&mut report)?;
+        self.check_audit(&mut report, &mut unlogged)?;
+        self.check_log(&mut report, unlogged, expected)?;
         Ok(report)
     }
 
-    fn check_record(&self, report: &mut CheckReport, id: &str) -> Result<()> {
+    fn check_record(
+        &self,
+        report: &mut CheckReport,
+        unlogged: &mut super::check_log::Unlogged,
+        id: &str,
+    ) -> Result<()> {
         report.licences += 1;
+        self.expect_leaf(unlogged, LeafKey::Record(id.to_string()))?;
         let view = match self.load(id) {
             Ok(v) => v,
             Err(RegistryError::Tampered(_)) => {
@@ -165,6 +182,9 @@ impl Registry {
             Err(e) => return Err(e),
         };
         report.events += view.events.len() as u64;
+        for (e, _) in &view.events {
+            self.expect_leaf(unlogged, LeafKey::Event(id.to_string(), e.seq))?;
+        }
         for key in expected_entries(&view.licence) {
             if !self.store.has_index_key(&key)? {
                 let (index, a, b) = described(&key).expect("a holder, type or issuer entry");
@@ -331,7 +351,7 @@ impl Registry {
         Ok(())
     }
 
-    fn check_audit(&self, report: &mut CheckReport) -> Result<()> {
+    fn check_audit(&self, report: &mut CheckReport, unlogged: &mut super::check_log::Unlogged) -> Result<()> {
         let mut chain = ChainVerifier::new(self.keys.public_keys());
         loop {
             let batch = self.store.audit_range(chain.count(), PAGE)?;
@@ -339,6 +359,7 @@ impl Registry {
                 break;
             }
             for e in &batch {
+                self.expect_leaf(unlogged, LeafKey::Audit(e.seq))?;
                 if let Err(err) = chain.check(e) {
                     report.problem(format!("audit log: {err}"));
                     report.audit_entries = chain.count();

@@ -63,11 +63,15 @@ impl Registry {
     }
 
     /// Signs and keeps a checkpoint of the whole log when it has grown since the latest
-    /// one (or has none). Answers the new checkpoint's size, or `None` when there was
+    /// one (or has none, and is not empty). Answers the new checkpoint's size, or `None` when there was
     /// nothing new.
     pub fn make_checkpoint(&self, origin: &str) -> Result<Option<u64>> {
         let store = self.store();
         let size = store.log_size()?;
+        if size == 0 {
+            // An empty log has nothing to commit to.
+            return Ok(None);
+        }
         let latest = store.latest_checkpoint()?;
         if let Some((at, _)) = &latest {
             if *at >= size {

@@ -5,6 +5,7 @@
 mod audit;
 mod catalog_ops;
 mod check;
+mod check_log;
 mod documents;
 mod error;
 mod field_check;

@@ -347,10 +347,18 @@ async fn a_tampered_code_is_not_genuine_and_a_silent_status_service_is_said_so()
 
     // The status service refuses this client (its rate is spent): the signature verdict
     // stands, and the page says the status could not be checked.
+    // Kept spent while the page loads (a slow store must not let the bucket refill).
     let spend = reqwest::Client::builder().no_proxy().build().unwrap();
+    let keys_url = server.http("/api/v1/keys");
     for _ in 0..3 {
-        let _ = spend.get(server.http("/api/v1/keys")).send().await.unwrap();
+        let _ = spend.get(&keys_url).send().await.unwrap();
     }
+    let spender = tokio::spawn(async move {
+        loop {
+            let _ = spend.get(&keys_url).send().await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
     b.open(&url).await;
     assert_eq!(b.text("signature-verdict").await, "✔ 真实：签名核验通过");
     assert_eq!(b.state("status").await, "unknown");
@@ -358,5 +366,6 @@ async fn a_tampered_code_is_not_genuine_and_a_silent_status_service_is_said_so()
     assert!(b.text("status-explain").await.contains("查询过于频繁"));
     assert_eq!(b.text("summary").await, "⚠ 签名真实；状态无法查询");
     b.assert_fits("status unavailable").await;
+    spender.abort();
     b.screenshot("status-unavailable").await;
 }

@@ -25,5 +25,6 @@ mod secrets;
 mod store_migrate;
 mod templates;
 mod tls;
+mod transparency;
 mod web;
 mod workload;

@@ -100,6 +100,19 @@ async fn every_documented_operation_answers_as_documented() {
     let payload = info.qr_payload;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let form = |id: &str, code: &str| format!("identifier={id}&verification_code={code}&lang=zh");
+    // The log's first checkpoint (signed within about a second of the first write).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while client
+        .get(server.http("/log/checkpoint"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint after 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // (documented path, method, concrete path, content type, body)
     let calls: Vec<(&str, &str, String, &str, Vec<u8>)> = vec![
@@ -157,6 +170,58 @@ async fn every_documented_operation_answers_as_documented() {
             b"not a pdf".to_vec(),
         ),
         ("/api/v1/keys", "get", "/api/v1/keys".into(), "", vec![]),
+        (
+            "/api/v1/log/checkpoint",
+            "get",
+            "/api/v1/log/checkpoint".into(),
+            "",
+            vec![],
+        ),
+        (
+            "/api/v1/log/checkpoint",
+            "get",
+            "/api/v1/log/checkpoint?tree_size=999999".into(),
+            "",
+            vec![],
+        ),
+        (
+            "/api/v1/log/checkpoint",
+            "get",
+            "/api/v1/log/checkpoint?tree_size=x".into(),
+            "",
+            vec![],
+        ),
+        (
+            "/api/v1/log/inclusion",
+            "get",
+            "/api/v1/log/inclusion?leaf_index=0".into(),
+            "",
+            vec![],
+        ),
+        (
+            "/api/v1/log/inclusion",
+            "get",
+            "/api/v1/log/inclusion".into(),
+            "",
+            vec![],
+        ),
+        (
+            "/api/v1/log/consistency",
+            "get",
+            "/api/v1/log/consistency?old_size=1".into(),
+            "",
+            vec![],
+        ),
+        (
+            "/api/v1/log/consistency",
+            "get",
+            "/api/v1/log/consistency?old_size=999999".into(),
+            "",
+            vec![],
+        ),
+        ("/log/checkpoint", "get", "/log/checkpoint".into(), "", vec![]),
+        ("/log/tile/{path}", "get", "/log/tile/0/000.p/1".into(), "", vec![]),
+        ("/log/tile/{path}", "get", "/log/tile/entries/000".into(), "", vec![]),
         ("/v/{payload}", "get", format!("/v/{payload}"), "", vec![]),
         ("/v/{payload}", "get", "/v/ELC1:AAAA".into(), "", vec![]),
         ("/v/", "get", format!("/v/?id={}", issued.identifier), "", vec![]),
@@ -209,6 +274,16 @@ async fn every_documented_operation_answers_as_documented() {
         ("/api/v1/verify-pdf", 400),
         ("/v/{payload}", 400),
         ("/v", 404),
+        ("/api/v1/log/checkpoint", 200),
+        ("/api/v1/log/checkpoint", 404),
+        ("/api/v1/log/checkpoint", 400),
+        ("/api/v1/log/inclusion", 200),
+        ("/api/v1/log/inclusion", 400),
+        ("/api/v1/log/consistency", 200),
+        ("/api/v1/log/consistency", 400),
+        ("/log/checkpoint", 200),
+        ("/log/tile/{path}", 200),
+        ("/log/tile/{path}", 404),
     ] {
         assert!(statuses.contains(&want), "{want:?} not reached: {statuses:?}");
     }

@@ -255,8 +255,7 @@ fn build_missing_log(engine: &Engine) -> Result<()> {
     }
     let empty = [RECORDS, EVENTS, AUDIT]
         .iter()
-        .map(|&ks| engine.ks[ks].first_key_value().is_none())
-        .all(|e| e);
+        .all(|&ks| engine.ks[ks].first_key_value().is_none());
     if empty {
         return Ok(());
     }
