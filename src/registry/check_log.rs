@@ -7,8 +7,9 @@
 //!    their commit, so a missing one is looked up again before it is reported);
 //! 3. the tree agrees with the store's own latest checkpoint, and with an expected
 //!    checkpoint kept outside it (`elicence check --expect-checkpoint`): a log cut short
-//!    is reported at its first missing position; a rewritten or forked one between the
-//!    last of the store's signed checkpoints it still matches and the first it does not.
+//!    is reported at its first missing position; a rewritten one between the last of the
+//!    store's own signed checkpoints it still matches and the first it does not; one that
+//!    agrees with everything it signed but not with the expected checkpoint as a fork.
 
 use super::check::CheckReport;
 use super::{Registry, Result};
@@ -104,13 +105,13 @@ impl Registry {
         if let Some((at, note)) = self.store.latest_checkpoint()? {
             match Checkpoint::open(&note, &keys, None) {
                 Err(e) => report.problem(format!("log: the store's latest checkpoint (size {at}): {e}")),
-                Ok(c) => self.compare(report, &c, size, &hashes, "the store's latest checkpoint")?,
+                Ok(c) => self.compare(report, &c, size, &hashes, "the store's latest checkpoint", true)?,
             }
         }
         if let Some(note) = expected {
             match Checkpoint::open(note, &keys, None) {
                 Err(e) => report.problem(format!("log: the expected checkpoint: {e}")),
-                Ok(c) => self.compare(report, &c, size, &hashes, "the expected checkpoint")?,
+                Ok(c) => self.compare(report, &c, size, &hashes, "the expected checkpoint", false)?,
             }
         }
         Ok(())
@@ -169,6 +170,7 @@ impl Registry {
         size: u64,
         hashes: &LogHashes<'_>,
         what: &str,
+        own: bool,
     ) -> Result<()> {
         if c.size > size {
             report.problem(format!(
@@ -206,12 +208,91 @@ impl Registry {
                 _ => hi = mid,
             }
         }
-        report.problem(format!(
-            "log: forked or rewritten: the log's first {} leaves do not hash to the root of {what}; \
-             it matches the store's signed checkpoints up to {good} leaves, so the first changed position is \
-             in {good}..{bad}",
-            c.size
-        ));
+        if bad < c.size || own {
+            // The store's own signed checkpoints disagree with its tree from `bad` on:
+            // leaves were changed after they were signed.
+            report.problem(format!(
+                "log: rewritten: the log's first {} leaves do not hash to the root of {what}; it matches the \
+                 store's signed checkpoints up to {good} leaves, so the first changed position is in {good}..{bad}",
+                c.size
+            ));
+        } else {
+            // The store agrees with everything it signed, but not with the checkpoint
+            // kept outside: it holds another history (a fork, or another log).
+            report.problem(format!(
+                "log: forked: the log is another history than {what} of {} leaves (its own signed checkpoints \
+                 agree with it up to {good} leaves); the two histories part before leaf {}",
+                c.size, c.size
+            ));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+    use crate::audit::test_seal;
+    use crate::clock::FixedClock;
+    use crate::licence::signing::KeyRing;
+    use crate::store::{FjallStore, Store};
+
+    /// A registry on a new store holding audit entries of `methods`, with checkpoints
+    /// signed after each of `checkpoint_after` entries.
+    fn registry(dir: &Path, methods: &[&'static str], checkpoint_after: &[usize]) -> Registry {
+        let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir).unwrap());
+        let keys = Arc::new(KeyRing::single(SigningKey::from_bytes(&[5; 32])));
+        let clock = Arc::new(FixedClock::new(time::macros::datetime!(2026-12-05 00:00 UTC)));
+        let r = Registry::new(store, keys, clock, Vec::new()).unwrap();
+        for (i, m) in methods.iter().enumerate() {
+            r.store().append_audit(test_seal(m)).wait().unwrap();
+            r.store().sync().wait().unwrap();
+            if checkpoint_after.contains(&(i + 1)) {
+                r.make_checkpoint("test/log").unwrap();
+            }
+        }
+        r
+    }
+
+    fn log_problems(r: &CheckReport) -> Vec<String> {
+        r.problems.iter().filter(|p| p.starts_with("log:")).cloned().collect()
+    }
+
+    #[test]
+    fn an_expected_checkpoint_catches_a_cut_and_a_fork() {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let full = registry(dirs[0].path(), &["a", "b", "c", "d", "e"], &[5]);
+        let (size, note) = full.store().latest_checkpoint().unwrap().unwrap();
+        assert_eq!(size, 5);
+        // The log that made it extends it.
+        assert_eq!(
+            log_problems(&full.check_against(Some(&note)).unwrap()),
+            Vec::<String>::new()
+        );
+
+        // A copy holding the first three entries (an old backup): cut short at 3.
+        let cut = registry(dirs[1].path(), &["a", "b", "c"], &[]);
+        let problems = log_problems(&cut.check_against(Some(&note)).unwrap());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("cut short") && problems[0].contains("the first missing position is 3"),
+            "{problems:?}"
+        );
+
+        // Another history from the same start, signed by the same key: a fork (the
+        // store agrees with its own checkpoints, not with the one kept outside).
+        let forked = registry(dirs[2].path(), &["a", "b", "x", "d", "e"], &[2, 4]);
+        let problems = log_problems(&forked.check_against(Some(&note)).unwrap());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("forked: the log is another history"),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains("up to 4 leaves"), "{problems:?}");
     }
 }
